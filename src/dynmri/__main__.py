@@ -1,0 +1,3 @@
+from dynmri.cli import main
+
+main()

@@ -1,0 +1,323 @@
+"""The ``dynmri`` command line: small subcommands over files.
+
+Every subcommand turns a :class:`~dynmri.errors.DynMRIError` (bad file, shape, parameter)
+into one ``error: ...`` line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from dynmri.config import DemoConfig, SimulateConfig
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    help="dynmri: dynamic MRI reconstruction from undersampled k-space. Run 'dynmri COMMAND --help'.",
+)
+_S = SimulateConfig()
+_D = DemoConfig()
+
+
+def _fail(msg: str, code: int = 2):
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+def friendly_errors(fn):
+    """Turn expected failures into one clear line and a non-zero exit."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from dynmri.errors import DynMRIError
+
+        try:
+            return fn(*args, **kwargs)
+        except DynMRIError as exc:
+            _fail(str(exc))
+        except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+            _fail(f"{exc.filename or ''}: {exc.strerror or exc}")
+
+    return wrapper
+
+
+def _set_threads(threads: Optional[int]):
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _parse_slices(spec: str, n: int) -> list[int]:
+    from dynmri.errors import ParameterError
+
+    if spec == "all":
+        return list(range(n))
+    try:
+        if ":" in spec:
+            a, b = spec.split(":")
+            idx = list(range(int(a or 0), int(b or n)))
+        else:
+            idx = [int(s) for s in spec.split(",")]
+    except ValueError:
+        raise ParameterError(f"--slices must be 'all', 'a:b' or a comma list, got {spec!r}") from None
+    bad = [i for i in idx if not 0 <= i < n]
+    if bad or not idx:
+        raise ParameterError(f"--slices {spec!r} selects {bad or 'nothing'} outside 0..{n - 1}")
+    return idx
+
+
+def prepare_images(cfg):
+    """Load ``cfg.data`` and return (complex images (S, T, H, W), frame times, source meta)."""
+    import numpy as np
+
+    from dynmri.data.simulate import to_complex
+    from dynmri.data.sources import load_source
+    from dynmri.errors import ParameterError
+
+    src = load_source(cfg.data, frames=cfg.frames, size=(cfg.size, cfg.size), n_phantoms=getattr(cfg, "n_phantoms", 1), seed=cfg.seed)
+    idx = _parse_slices(cfg.slices, src.videos.shape[0])
+    if src.videos.shape[1] < cfg.frames:
+        raise ParameterError(f"{cfg.data}: has {src.videos.shape[1]} frames, --frames asks for {cfg.frames}")
+    videos = src.videos[idx, : cfg.frames]
+    if cfg.crop:
+        H, W = videos.shape[-2:]
+        if cfg.crop > min(H, W):
+            raise ParameterError(f"--crop {cfg.crop} is larger than the images ({H}x{W})")
+        y0, x0 = (H - cfg.crop) // 2, (W - cfg.crop) // 2
+        videos = videos[..., y0 : y0 + cfg.crop, x0 : x0 + cfg.crop]
+    images = to_complex(np.ascontiguousarray(videos), seed=cfg.seed)
+    times = src.frame_times[idx, : cfg.frames]
+    meta = {"source": cfg.data, "source_kind": src.kind, "slices": idx, "groups": [src.groups[i] for i in idx]} | src.meta
+    return images, times, meta
+
+
+def simulate_from_config(cfg):
+    """Build an :class:`~dynmri.io.Acquisition` from a :class:`SimulateConfig`."""
+    import numpy as np
+
+    from dynmri import __version__
+    from dynmri.data.simulate import birdcage_maps, simulate_acquisition
+    from dynmri.sampling import achieved_acceleration, make_mask
+
+    images, times, src_meta = prepare_images(cfg)
+    S, T, H, W = images.shape
+    masks = make_mask(cfg.mask, (T, H, W), cfg.accel, n=S, center_lines=cfg.center_lines, seed=cfg.seed)
+    maps = None
+    if cfg.coils > 1:
+        maps = np.broadcast_to(birdcage_maps(cfg.coils, (H, W))[None], (S, cfg.coils, H, W)).copy()
+    meta = {
+        "dynmri_version": __version__,
+        "requested_acceleration": float(cfg.accel),
+        "achieved_acceleration": achieved_acceleration(masks),
+        "mask_kind": cfg.mask,
+        "center_lines": cfg.center_lines,
+        "seed": cfg.seed,
+        "coils": cfg.coils,
+        "snr_db": cfg.snr,
+        "frame_times_ms": np.asarray(times).round(3).tolist(),
+        "config": {k: v for k, v in cfg.__dict__.items()},
+    } | src_meta
+    return simulate_acquisition(images, masks.numpy().astype(np.uint8), coil_maps=maps, snr_db=cfg.snr, seed=cfg.seed, meta=meta)
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  dynmri simulate --data phantom --accel 8 --out acq.npz\n\n"
+    "  dynmri simulate --data ../shared/data/sunnybrook-ep-cine/E774S5-shortAxis --accel 5 --mask vd-lines --center-lines 11 --crop 128 --out sax.h5\n\n"
+    "  dynmri simulate --data cine.npz --coils 8 --snr 30 --seed 1 --out mc.npz"
+)
+@friendly_errors
+def simulate(
+    out: Path = typer.Option(..., help="Output acquisition file (.npz or .h5)."),
+    data: str = typer.Option(_S.data, help="'phantom', a DICOM folder, a .npz, a CMRxRecon root or a .mat file."),
+    accel: float = typer.Option(_S.accel, help="Requested acceleration R > 1."),
+    mask: str = typer.Option(_S.mask, help="gaussian | vd-lines | equispaced."),
+    frames: int = typer.Option(_S.frames, help="Frames per video."),
+    center_lines: Optional[int] = typer.Option(_S.center_lines, help="Fully sampled central lines (default depends on the mask)."),
+    coils: int = typer.Option(_S.coils, help="Number of (birdcage) coils; 1 is single-coil."),
+    snr: Optional[float] = typer.Option(_S.snr, help="Add complex Gaussian noise at this SNR in dB."),
+    seed: int = typer.Option(_S.seed, help="Seed for phase, masks and noise."),
+    crop: Optional[int] = typer.Option(_S.crop, help="Centre crop to crop x crop pixels."),
+    slices: str = typer.Option(_S.slices, help="'all', 'a:b' or '0,3,5'."),
+    size: int = typer.Option(_S.size, help="Phantom image size."),
+    config: Optional[Path] = typer.Option(None, help="YAML file overriding the defaults."),
+    threads: Optional[int] = typer.Option(None, help="torch threads."),
+):
+    """Simulate undersampled dynamic k-space from images and save it with its ground truth."""
+    from dynmri.config import load_config
+
+    _set_threads(threads)
+    overrides = dict(data=data, accel=accel, mask=mask, frames=frames, center_lines=center_lines, coils=coils, snr=snr, seed=seed, crop=crop, slices=slices, size=size)
+    if config is not None:  # flags left at their defaults do not override the file
+        overrides = {k: v for k, v in overrides.items() if v != getattr(_S, k)}
+    cfg = load_config(SimulateConfig, config, **overrides)
+    acq = simulate_from_config(cfg)
+    acq.save(out)
+    m = acq.meta
+    typer.echo(f"wrote {out}: k-space {acq.kspace.shape}, mask {m['mask_kind']}, R requested {m['requested_acceleration']:g}, achieved {m['achieved_acceleration']:.3f}")
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  dynmri reconstruct acq.npz --method zero-filled --out recon.npz\n\n"
+    "  dynmri reconstruct acq.h5 --out recon.h5 --video recon.gif --slice 3"
+)
+@friendly_errors
+def reconstruct(
+    acquisition: Path = typer.Argument(..., help="Acquisition file (.npz or .h5)."),
+    out: Path = typer.Option(..., help="Output reconstruction file (.npz or .h5)."),
+    method: str = typer.Option("zero-filled", help="Reconstruction method (see 'dynmri info')."),
+    video: Optional[Path] = typer.Option(None, help="Also write a side-by-side video (.gif or .mp4)."),
+    slice_: int = typer.Option(0, "--slice", help="Slice shown in the video."),
+    threads: Optional[int] = typer.Option(None, help="torch threads."),
+):
+    """Reconstruct every slice of an acquisition file."""
+    from dynmri.io import Acquisition, Reconstruction
+    from dynmri.recon import get_method, reconstruct_acquisition
+
+    _set_threads(threads)
+    get_method(method)
+    acq = Acquisition.load(acquisition)
+    t0 = time.perf_counter()
+    recon = reconstruct_acquisition(acq, method, progress=True)
+    secs = time.perf_counter() - t0
+    n_frames = recon.shape[0] * recon.shape[1]
+    Reconstruction(recon, {"method": method, "acquisition": str(acquisition), "seconds": secs, "frames_per_second": n_frames / secs}).save(out)
+    typer.echo(f"wrote {out}: {method}, {n_frames} frames in {secs:.2f} s ({n_frames / secs:.1f} frames/s)")
+    if video is not None:
+        _write_video(video, acq, {method: recon}, slice_)
+        typer.echo(f"wrote {video}")
+
+
+def _write_video(path, acq, recons: dict, s: int, fps: float = 8.0):
+    from dynmri.errors import ParameterError
+    from dynmri.recon import reconstruct_acquisition
+    from dynmri.viz import save_comparison
+
+    if not 0 <= s < acq.kspace.shape[0]:
+        raise ParameterError(f"--slice {s} outside 0..{acq.kspace.shape[0] - 1}")
+    panels = {}
+    if acq.target is not None:
+        panels["ground truth"] = acq.target[s]
+    if "zero-filled" not in recons:
+        panels["zero-filled"] = reconstruct_acquisition(acq, "zero-filled")[s]
+    panels |= {k: v[s] for k, v in recons.items()}
+    save_comparison(path, panels, reference=None if acq.target is None else acq.target[s], fps=fps)
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  dynmri evaluate recon.npz --reference acq.npz\n\n"
+    "  dynmri evaluate recon.h5 --reference acq.h5 --roi 64 --json metrics.json"
+)
+@friendly_errors
+def evaluate(
+    recon: Path = typer.Argument(..., help="Reconstruction file."),
+    reference: Path = typer.Option(..., help="Acquisition file holding the ground truth ('target')."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write metrics (means and per-frame lists) as JSON."),
+    roi: Optional[int] = typer.Option(None, help="Centre square region of interest (pixels)."),
+):
+    """Score a reconstruction against ground truth: PSNR, SSIM, NMSE on magnitudes."""
+    from dynmri.errors import DataError, ShapeError
+    from dynmri.io import Acquisition, Reconstruction, write_text_atomic
+    from dynmri.metrics import evaluate as score
+    from dynmri.metrics import format_table
+
+    rec = Reconstruction.load(recon)
+    acq = Acquisition.load(reference)
+    if acq.target is None:
+        raise DataError(f"{reference}: has no ground truth ('target'); nothing to evaluate against")
+    if rec.recon.shape != acq.target.shape:
+        raise ShapeError(f"{recon}: recon shape {rec.recon.shape} does not match the reference target {acq.target.shape}")
+    m = score(rec.recon, acq.target, roi=roi)
+    typer.echo(format_table({rec.meta.get("method", recon.name): m}))
+    if json_out is not None:
+        write_text_atomic(json_out, json.dumps(m, indent=1))
+        typer.echo(f"wrote {json_out}")
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  dynmri demo\n\n"
+    "  dynmri demo --data ../shared/data/sunnybrook-ep-cine/E774S5-shortAxis --slices 0:4 --crop 128 --out demo-sax"
+)
+@friendly_errors
+def demo(
+    data: str = typer.Option(_D.data, help="'phantom' or any --data source accepted by simulate."),
+    out: Path = typer.Option(Path("demo-out"), help="Output folder."),
+    accel: float = typer.Option(_D.accel, help="Acceleration."),
+    frames: int = typer.Option(_D.frames, help="Frames."),
+    slices: str = typer.Option(_D.slices, help="Slices of a multi-slice source."),
+    crop: Optional[int] = typer.Option(_D.crop, help="Centre crop."),
+    seed: int = typer.Option(_D.seed, help="Seed."),
+    threads: Optional[int] = typer.Option(None, help="torch threads."),
+):
+    """Simulate an 8x acquisition, reconstruct with every method, print a table, write videos and figures."""
+    from dynmri.io import Reconstruction, write_text_atomic
+    from dynmri.metrics import evaluate as score
+    from dynmri.metrics import format_table
+    from dynmri.recon import METHODS, reconstruct_acquisition
+    from dynmri.viz import save_kt_mask, save_xt_profiles
+
+    _set_threads(threads)
+    t_start = time.perf_counter()
+    cfg = SimulateConfig(data=data, accel=accel, mask=_D.mask, frames=frames, seed=seed, crop=crop, slices=slices, size=_D.size).validate()
+    acq = simulate_from_config(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    acq.save(out / "acq.npz")
+    rows, recons = {}, {}
+    for name in sorted(METHODS):
+        t0 = time.perf_counter()
+        recons[name] = reconstruct_acquisition(acq, name, progress=True)
+        Reconstruction(recons[name], {"method": name, "seconds": time.perf_counter() - t0}).save(out / f"recon-{name}.npz")
+        rows[name] = score(recons[name], acq.target)
+    table = format_table(rows, title=f"{data}, {acq.meta['mask_kind']} mask, R = {acq.meta['achieved_acceleration']:.2f}, {acq.kspace.shape[0]} slice(s) x {frames} frames")
+    typer.echo(table)
+    write_text_atomic(out / "metrics.md", table + "\n")
+    write_text_atomic(out / "metrics.json", json.dumps(rows, indent=1))
+    for suffix in (".gif", ".mp4"):
+        _write_video(out / f"comparison{suffix}", acq, recons, 0, fps=_D.fps)
+    save_kt_mask(out / "mask_kt.png", acq.mask[0])
+    save_xt_profiles(out / "xt_profiles.png", {"ground truth": acq.target[0]} | {k: v[0] for k, v in recons.items()})
+    typer.echo(f"wrote {out}/: acq.npz, recon-*.npz, metrics.md/json, comparison.gif/.mp4, mask_kt.png, xt_profiles.png ({time.perf_counter() - t_start:.1f} s)")
+
+
+@app.command(epilog="Example:\n\n  dynmri info")
+def info():
+    """Versions, device, threads and the registered methods and masks."""
+    import platform
+
+    import deepinv
+    import numpy
+    import torch
+
+    from dynmri import __version__
+    from dynmri.recon import METHODS
+    from dynmri.sampling import MASKS
+
+    typer.echo(f"dynmri {__version__}, python {platform.python_version()}, torch {torch.__version__}, deepinv {deepinv.__version__}, numpy {numpy.__version__}")
+    typer.echo(f"device: {'cuda (' + torch.cuda.get_device_name(0) + ')' if torch.cuda.is_available() else 'cpu'}; torch threads: {torch.get_num_threads()}")
+    typer.echo(f"reconstruction methods: {', '.join(sorted(METHODS))}")
+    typer.echo(f"mask kinds: {', '.join(MASKS)}")
+
+
+def main():
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""One entry point for every data source accepted by ``--data``.
+
+``load_source(spec)`` recognises, in this order (first match wins): ``phantom``, a ``.npz``
+file, a CMRxRecon root (a folder with ``SingleCoil`` or ``MultiCoil``), a ``.mat`` file,
+a folder of DICOM files. It returns a :class:`VideoSource`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dynmri.errors import DataError
+
+
+@dataclass
+class VideoSource:
+    """Videos ``(S, T, H, W)`` (magnitude or complex), a group id per slice (subject or
+    series: split by these, never by frame), frame times ``(S, T)`` in ms and metadata."""
+
+    videos: np.ndarray
+    groups: list[str]
+    frame_times: np.ndarray
+    kind: str
+    meta: dict = field(default_factory=dict)
+
+
+def default_data_root() -> Path:
+    """``$DYNMRI_DATA`` or ``../shared/data`` relative to the repository."""
+    env = os.environ.get("DYNMRI_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3].parent / "shared" / "data"
+
+
+def _phantom(spec: str, frames: int, size: tuple[int, int], seed: int, n: int) -> VideoSource:
+    from dynmri.data.phantom import cardiac_phantom
+
+    phs = [cardiac_phantom(frames, size, seed=seed + i) for i in range(n)]
+    return VideoSource(
+        videos=np.stack([p.video for p in phs]),
+        groups=[f"phantom{seed + i}" for i in range(n)],
+        frame_times=np.stack([p.frame_times * 1000 for p in phs]),
+        kind="phantom",
+        meta={"rr_intervals_s": [p.rr_intervals.round(4).tolist() for p in phs]},
+    )
+
+
+def _npz(path: Path, key: str | None, **_) -> VideoSource:
+    from dynmri.data.npz import load_npz_cine
+
+    v = load_npz_cine(path, key)
+    return VideoSource(v, [f"sample{i}" for i in range(len(v))], np.tile(np.arange(v.shape[1], dtype=float), (len(v), 1)), "npz")
+
+
+def _cmrxrecon(path: Path, coil: str = "SingleCoil", **_) -> VideoSource:
+    from dynmri.data.cmrxrecon import load_cmrxrecon
+
+    v, groups = load_cmrxrecon(path, coil=coil)
+    return VideoSource(v, groups, np.tile(np.arange(v.shape[1], dtype=float), (len(v), 1)), "cmrxrecon")
+
+
+def _mat(path: Path, **_) -> VideoSource:
+    from dynmri.data.cmrxrecon import images_from_kspace, kspace_to_dynmri, load_mat
+
+    v = images_from_kspace(kspace_to_dynmri(load_mat(path), path))
+    return VideoSource(v, [path.parent.name] * len(v), np.tile(np.arange(v.shape[1], dtype=float), (len(v), 1)), "cmrxrecon")
+
+
+def _dicom(path: Path, **_) -> VideoSource:
+    from dynmri.data.dicom import load_dicom_cine
+
+    c = load_dicom_cine(path)
+    return VideoSource(c.videos, c.groups, c.frame_times, "dicom", {"pixel_spacing_mm": list(c.pixel_spacing), "slice_locations": c.slice_locations.tolist()})
+
+
+_FILE_SOURCES: list[tuple[Callable[[Path], bool], Callable]] = [
+    (lambda p: p.is_file() and p.suffix.lower() == ".npz", _npz),
+    (lambda p: p.is_dir() and any((p / c).is_dir() for c in ("SingleCoil", "MultiCoil")), _cmrxrecon),
+    (lambda p: p.is_file() and p.suffix.lower() == ".mat", _mat),
+    (lambda p: p.is_dir(), _dicom),
+]
+
+
+def load_source(
+    spec: str,
+    *,
+    frames: int = 12,
+    size: tuple[int, int] = (128, 128),
+    n_phantoms: int = 1,
+    seed: int = 0,
+    key: str | None = None,
+    coil: str = "SingleCoil",
+) -> VideoSource:
+    """Load ``spec``: ``"phantom"`` or a path (``.npz``, CMRxRecon root, ``.mat``, DICOM folder).
+
+    ``frames``, ``size`` and ``n_phantoms`` shape the phantom; ``key`` picks the ``.npz`` array.
+    """
+    if spec == "phantom":
+        return _phantom(spec, frames, size, seed, n_phantoms)
+    path = Path(spec)
+    if not path.exists():
+        raise DataError(f"{spec}: no such file or folder (expected 'phantom', a DICOM folder, a .npz, a CMRxRecon root or a .mat)")
+    for matches, loader in _FILE_SOURCES:
+        if matches(path):
+            return loader(path, key=key, coil=coil)
+    raise DataError(f"{spec}: unsupported data source (expected 'phantom', a DICOM folder, a .npz, a CMRxRecon root or a .mat)")

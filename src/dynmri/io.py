@@ -1,0 +1,224 @@
+"""Acquisition and reconstruction files (``.npz`` or ``.h5``), written atomically.
+
+File layout (complex arrays, no real/imaginary channel axis; ``S`` samples/slices,
+``N`` coils, ``T`` frames, ``H x W`` image, phase-encoding lines along ``W``):
+
+=============  ==========================  =========================================
+key            shape                       meaning
+=============  ==========================  =========================================
+``kspace``     ``(S, T, H, W)`` or         measured k-space, zero where not sampled
+               ``(S, N, T, H, W)``
+``mask``       ``(S, T, H, W)`` uint8      1 where k-space was sampled
+``target``     ``(S, T, H, W)`` complex    ground truth image (absent when unknown)
+``coil_maps``  ``(S, N, H, W)`` complex    coil sensitivities (multi-coil, optional)
+``meta``       JSON string                 acceleration, mask kind, seed, source, ...
+``recon``      ``(S, T, H, W)`` complex    a reconstruction (reconstruction files)
+=============  ==========================  =========================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dynmri.errors import DataError, ShapeError
+
+SUFFIXES = (".npz", ".h5", ".hdf5")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it onto ``path`` only on success.
+
+    A crash or an exception while writing leaves any previous ``path`` untouched and no
+    partial file behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # keep the real suffix last: writers such as ffmpeg pick the format from it
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _check_suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise DataError(f"{path}: unsupported file type {suffix!r}; use one of {', '.join(SUFFIXES)}")
+    return suffix
+
+
+def write_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict) -> None:
+    """Write named arrays and a JSON ``meta`` to ``.npz`` or ``.h5``, atomically."""
+    path = Path(path)
+    suffix = _check_suffix(path)
+    meta_json = json.dumps(meta, sort_keys=True)
+    with atomic_path(path) as tmp:
+        if suffix == ".npz":
+            with open(tmp, "wb") as f:
+                np.savez(f, meta=np.array(meta_json), **arrays)
+        else:
+            import h5py
+
+            with h5py.File(tmp, "w") as f:
+                for key, value in arrays.items():
+                    f.create_dataset(key, data=value, compression="gzip" if value.size > 4096 else None)
+                f.attrs["meta"] = meta_json
+
+
+def read_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
+    """Read every array and the JSON ``meta`` from a ``.npz`` or ``.h5`` file."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    suffix = _check_suffix(path)
+    try:
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as f:
+                arrays = {k: f[k] for k in f.files}
+            meta_json = str(arrays.pop("meta")) if "meta" in arrays else "{}"
+        else:
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                arrays = {k: f[k][()] for k in f.keys()}
+                meta_json = f.attrs.get("meta", "{}")
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+        raise DataError(f"{path}: cannot read ({type(exc).__name__}: {exc}); the file is truncated or not a valid {suffix} file") from exc
+    try:
+        meta = json.loads(meta_json)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: 'meta' is not valid JSON ({exc})") from exc
+    return arrays, meta
+
+
+def _require(arrays: dict, key: str, path: Path) -> np.ndarray:
+    if key not in arrays:
+        raise DataError(f"{path}: missing key {key!r} (found: {', '.join(sorted(arrays)) or 'nothing'})")
+    return arrays[key]
+
+
+@dataclass
+class Acquisition:
+    """Simulated or measured dynamic k-space with its mask and, when known, ground truth.
+
+    Shapes: ``kspace (S, T, H, W)`` single-coil or ``(S, N, T, H, W)`` multi-coil, complex;
+    ``mask (S, T, H, W)`` in {0, 1}; ``target (S, T, H, W)`` complex or ``None``;
+    ``coil_maps (S, N, H, W)`` complex or ``None``.
+    """
+
+    kspace: np.ndarray
+    mask: np.ndarray
+    target: np.ndarray | None = None
+    coil_maps: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def multicoil(self) -> bool:
+        return self.kspace.ndim == 5
+
+    def validate(self, name: str = "acquisition") -> Acquisition:
+        """Check shapes, finiteness and the mask; raise a :class:`DynMRIError` naming the problem."""
+        k, m = self.kspace, self.mask
+        if k.ndim not in (4, 5):
+            raise ShapeError(f"{name}: kspace must be (S, T, H, W) or (S, N, T, H, W), got shape {k.shape}")
+        if m.ndim != 4:
+            raise ShapeError(f"{name}: mask must be (S, T, H, W), got shape {m.shape}")
+        kst = (k.shape[0],) + k.shape[-3:]
+        if m.shape != kst:
+            raise ShapeError(f"{name}: mask shape {m.shape} does not match k-space (S, T, H, W) = {kst}")
+        if not np.all(np.isfinite(k)):
+            raise DataError(f"{name}: kspace contains NaN or Inf values")
+        validate_mask(m, name=name)
+        if self.target is not None and self.target.shape != kst:
+            raise ShapeError(f"{name}: target shape {self.target.shape} does not match k-space (S, T, H, W) = {kst}")
+        if self.coil_maps is not None:
+            if not self.multicoil:
+                raise ShapeError(f"{name}: coil_maps given for single-coil k-space")
+            want = (k.shape[0], k.shape[1]) + k.shape[-2:]
+            if self.coil_maps.shape != want:
+                raise ShapeError(f"{name}: coil_maps shape {self.coil_maps.shape} does not match (S, N, H, W) = {want}")
+        return self
+
+    def save(self, path: str | os.PathLike) -> None:
+        self.validate(str(path))
+        arrays = {"kspace": self.kspace.astype(np.complex64), "mask": self.mask.astype(np.uint8)}
+        if self.target is not None:
+            arrays["target"] = self.target.astype(np.complex64)
+        if self.coil_maps is not None:
+            arrays["coil_maps"] = self.coil_maps.astype(np.complex64)
+        write_arrays(path, arrays, self.meta)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Acquisition:
+        path = Path(path)
+        arrays, meta = read_arrays(path)
+        acq = cls(
+            kspace=_require(arrays, "kspace", path),
+            mask=_require(arrays, "mask", path),
+            target=arrays.get("target"),
+            coil_maps=arrays.get("coil_maps"),
+            meta=meta,
+        )
+        return acq.validate(str(path))
+
+
+def validate_mask(mask: np.ndarray, name: str = "mask") -> None:
+    """Raise if ``mask`` is not binary, samples nothing, or samples everything."""
+    values = np.unique(mask)
+    if not np.all(np.isin(values, (0, 1))):
+        raise DataError(f"{name}: mask must contain only 0 and 1, found values {values[:5].tolist()}")
+    if not mask.any():
+        raise DataError(f"{name}: mask is empty (samples no k-space)")
+    if mask.all():
+        raise DataError(f"{name}: mask samples all of k-space (acceleration 1): nothing is undersampled")
+    per_frame = mask.reshape(-1, mask.shape[-2] * mask.shape[-1]).any(axis=1)
+    if not per_frame.all():
+        raise DataError(f"{name}: {int((~per_frame).sum())} frame(s) have an empty mask")
+
+
+@dataclass
+class Reconstruction:
+    """A reconstructed video: ``recon (S, T, H, W)`` complex, plus ``meta``."""
+
+    recon: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    def save(self, path: str | os.PathLike) -> None:
+        if self.recon.ndim != 4:
+            raise ShapeError(f"recon must be (S, T, H, W), got shape {self.recon.shape}")
+        write_arrays(path, {"recon": self.recon.astype(np.complex64)}, self.meta)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Reconstruction:
+        path = Path(path)
+        arrays, meta = read_arrays(path)
+        recon = _require(arrays, "recon", path)
+        if recon.ndim != 4:
+            raise ShapeError(f"{path}: recon must be (S, T, H, W), got shape {recon.shape}")
+        if not np.all(np.isfinite(recon)):
+            raise DataError(f"{path}: recon contains NaN or Inf values")
+        return cls(recon=recon, meta=meta)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)

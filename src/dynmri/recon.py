@@ -1,0 +1,75 @@
+r"""Reconstruction methods: a registry of functions ``method(y, physics) -> x``.
+
+Shapes: ``y (B, 2, T, H, W)`` or ``(B, 2, N, T, H, W)``; returns ``x (B, 2, T, H, W)``.
+
+Examples
+--------
+>>> import torch
+>>> from dynmri.physics import make_physics
+>>> from dynmri.recon import get_method
+>>> mask = torch.ones(2, 8, 8); mask[:, :, 1::2] = 0
+>>> physics = make_physics(mask)
+>>> get_method("zero-filled")(physics.A(torch.randn(1, 2, 2, 8, 8)), physics).shape
+torch.Size([1, 2, 2, 8, 8])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from dynmri.errors import ParameterError
+
+METHODS: dict[str, Callable] = {}
+
+
+def register(name: str):
+    def wrap(fn):
+        METHODS[name] = fn
+        return fn
+
+    return wrap
+
+
+def get_method(name: str) -> Callable:
+    """The reconstruction function registered as ``name``."""
+    if name not in METHODS:
+        raise ParameterError(f"unknown reconstruction method {name!r}; available: {', '.join(sorted(METHODS))}")
+    return METHODS[name]
+
+
+@register("zero-filled")
+def zero_filled(y: torch.Tensor, physics) -> torch.Tensor:
+    r"""Zero-filled reconstruction :math:`x = A^H y` (coil-combined with the maps when multi-coil).
+
+    Multi-coil k-space without coil maps (``physics is None``) is combined by root-sum-of-squares.
+    """
+    if physics is None:
+        from dynmri.physics import rss
+
+        return rss(y)
+    return physics.A_adjoint(y)
+
+
+def reconstruct_acquisition(acq, method: str = "zero-filled", *, device: str = "cpu", progress: bool = False) -> np.ndarray:
+    """Reconstruct every sample of an :class:`~dynmri.io.Acquisition`; returns complex ``(S, T, H, W)``."""
+    from tqdm.auto import tqdm
+
+    from dynmri._complex import channels_to_np, np_to_channels
+    from dynmri.physics import make_physics
+
+    fn = get_method(method)
+    out = []
+    for s in tqdm(range(acq.kspace.shape[0]), desc=method, disable=not progress, unit="slice"):
+        mask = torch.from_numpy(acq.mask[s : s + 1].astype(np.float32)).to(device)
+        y = np_to_channels(acq.kspace[s : s + 1]).to(device)
+        if acq.multicoil and acq.coil_maps is None:
+            physics = None
+        else:
+            maps = None if acq.coil_maps is None else torch.from_numpy(acq.coil_maps[s : s + 1]).to(device)
+            physics = make_physics(mask, maps, device=device)
+        with torch.no_grad():
+            out.append(channels_to_np(fn(y, physics))[0])
+    return np.stack(out)

@@ -1,0 +1,107 @@
+"""Videos and figures: side-by-side comparison video, ky-t mask figure, x-t profiles.
+
+Inputs are videos ``(T, H, W)`` (complex or real; magnitudes are shown) and masks
+``(T, H, W)``. Every file is written atomically (see :func:`dynmri.io.atomic_path`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dynmri.io import atomic_path
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _label(tile: np.ndarray, text: str) -> np.ndarray:
+    """Write ``text`` in the top-left corner of every frame of a uint8 tile ``(T, H, W)``."""
+    from PIL import Image, ImageDraw
+
+    stamp = Image.new("L", (tile.shape[2], 12), 0)
+    ImageDraw.Draw(stamp).text((2, 0), text, fill=255)
+    stamp = np.asarray(stamp)
+    out = tile.copy()
+    h = min(12, tile.shape[1])
+    out[:, :h] = np.maximum(out[:, :h], stamp[None, :h])
+    return out
+
+
+def comparison_frames(panels: dict[str, np.ndarray], reference: np.ndarray | None = None, error_gain: float = 3.0) -> np.ndarray:
+    """Tile labelled magnitude videos left to right (plus ``|recon| - |reference|`` of the last
+    panel, times ``error_gain``, when ``reference`` is given); uint8 frames ``(T, H, W_total)``."""
+    mags = {k: np.abs(v) for k, v in panels.items()}
+    scale = np.abs(reference).max() if reference is not None else max(m.max() for m in mags.values())
+    tiles = {k: m / scale for k, m in mags.items()}
+    if reference is not None:
+        last = list(mags.values())[-1]
+        tiles[f"error x{error_gain:g}"] = error_gain * np.abs(last - np.abs(reference)) / scale
+    tiles = [_label((np.clip(t, 0, 1) * 255).astype(np.uint8), name) for name, t in tiles.items()]
+    sep = np.full((tiles[0].shape[0], tiles[0].shape[1], 2), 255, dtype=np.uint8)
+    return np.concatenate([x for t in tiles for x in (t, sep)][:-1], axis=2)
+
+
+def save_video(path: str | Path, frames: np.ndarray, fps: float = 8.0) -> Path:
+    """Write uint8 frames ``(T, H, W)`` as GIF or MP4 (by suffix); MP4 uses imageio-ffmpeg."""
+    import imageio.v2 as imageio
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    with atomic_path(path) as tmp:
+        if suffix == ".gif":
+            imageio.mimsave(tmp, list(frames), format="GIF", duration=1.0 / fps, loop=0)
+        elif suffix == ".mp4":
+            pad_h, pad_w = (-frames.shape[1]) % 16, (-frames.shape[2]) % 16
+            frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w)))
+            imageio.mimsave(tmp, list(frames), format="FFMPEG", fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=16)
+        else:
+            raise ValueError(f"video must end in .gif or .mp4, got {path.name}")
+    return path
+
+
+def save_comparison(path: str | Path, panels: dict[str, np.ndarray], reference: np.ndarray | None = None, fps: float = 8.0) -> Path:
+    """Side-by-side video of ``panels`` (e.g. ground truth | zero-filled | recon) and the error."""
+    return save_video(path, comparison_frames(panels, reference), fps)
+
+
+def save_kt_mask(path: str | Path, mask: np.ndarray, title: str | None = None) -> Path:
+    """Figure of the sampled phase-encoding lines ``ky`` (x axis) over frames ``t`` (y axis)."""
+    plt = _plt()
+    lines = np.asarray(mask).max(axis=-2)  # (T, W)
+    fig, ax = plt.subplots(figsize=(6, 2.5))
+    ax.imshow(lines, cmap="gray", aspect="auto", interpolation="nearest")
+    ax.set_xlabel("ky (phase-encoding line)")
+    ax.set_ylabel("frame t")
+    ax.set_title(title or f"ky-t mask, R = {lines.size / lines.sum():.2f}")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
+    plt.close(fig)
+    return Path(path)
+
+
+def save_xt_profiles(path: str | Path, panels: dict[str, np.ndarray], row: int | None = None) -> Path:
+    """x-t profiles: one image row (default the centre) of each video over time."""
+    plt = _plt()
+    first = next(iter(panels.values()))
+    row = first.shape[-2] // 2 if row is None else row
+    fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels), 2.6), squeeze=False)
+    vmax = np.abs(first).max()
+    for ax, (name, vid) in zip(axes[0], panels.items()):
+        ax.imshow(np.abs(vid[:, row, :]), cmap="gray", aspect="auto", vmin=0, vmax=vmax, interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("x")
+        ax.set_ylabel("t")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
+    plt.close(fig)
+    return Path(path)
