@@ -11,7 +11,6 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -50,7 +49,7 @@ def friendly_errors(fn):
     return wrapper
 
 
-def _set_threads(threads: Optional[int]):
+def _set_threads(threads: int | None):
     if threads:
         import torch
 
@@ -143,15 +142,15 @@ def simulate(
     accel: float = typer.Option(_S.accel, help="Requested acceleration R > 1."),
     mask: str = typer.Option(_S.mask, help="gaussian | vd-lines | equispaced."),
     frames: int = typer.Option(_S.frames, help="Frames per video."),
-    center_lines: Optional[int] = typer.Option(_S.center_lines, help="Fully sampled central lines (default depends on the mask)."),
+    center_lines: int | None = typer.Option(_S.center_lines, help="Fully sampled central lines (default depends on the mask)."),
     coils: int = typer.Option(_S.coils, help="Number of (birdcage) coils; 1 is single-coil."),
-    snr: Optional[float] = typer.Option(_S.snr, help="Add complex Gaussian noise at this SNR in dB."),
+    snr: float | None = typer.Option(_S.snr, help="Add complex Gaussian noise at this SNR in dB."),
     seed: int = typer.Option(_S.seed, help="Seed for phase, masks and noise."),
-    crop: Optional[int] = typer.Option(_S.crop, help="Centre crop to crop x crop pixels."),
+    crop: int | None = typer.Option(_S.crop, help="Centre crop to crop x crop pixels."),
     slices: str = typer.Option(_S.slices, help="'all', 'a:b' or '0,3,5'."),
     size: int = typer.Option(_S.size, help="Phantom image size."),
-    config: Optional[Path] = typer.Option(None, help="YAML file overriding the defaults."),
-    threads: Optional[int] = typer.Option(None, help="torch threads."),
+    config: Path | None = typer.Option(None, help="YAML file overriding the defaults."),
+    threads: int | None = typer.Option(None, help="torch threads."),
 ):
     """Simulate undersampled dynamic k-space from images and save it with its ground truth."""
     from dynmri.config import load_config
@@ -177,9 +176,9 @@ def reconstruct(
     acquisition: Path = typer.Argument(..., help="Acquisition file (.npz or .h5)."),
     out: Path = typer.Option(..., help="Output reconstruction file (.npz or .h5)."),
     method: str = typer.Option("zero-filled", help="Reconstruction method (see 'dynmri info')."),
-    video: Optional[Path] = typer.Option(None, help="Also write a side-by-side video (.gif or .mp4)."),
+    video: Path | None = typer.Option(None, help="Also write a side-by-side video (.gif or .mp4)."),
     slice_: int = typer.Option(0, "--slice", help="Slice shown in the video."),
-    threads: Optional[int] = typer.Option(None, help="torch threads."),
+    threads: int | None = typer.Option(None, help="torch threads."),
 ):
     """Reconstruct every slice of an acquisition file."""
     from dynmri.io import Acquisition, Reconstruction
@@ -224,8 +223,8 @@ def _write_video(path, acq, recons: dict, s: int, fps: float = 8.0):
 def evaluate(
     recon: Path = typer.Argument(..., help="Reconstruction file."),
     reference: Path = typer.Option(..., help="Acquisition file holding the ground truth ('target')."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write metrics (means and per-frame lists) as JSON."),
-    roi: Optional[int] = typer.Option(None, help="Centre square region of interest (pixels)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write metrics (means and per-frame lists) as JSON."),
+    roi: int | None = typer.Option(None, help="Centre square region of interest (pixels)."),
 ):
     """Score a reconstruction against ground truth: PSNR, SSIM, NMSE on magnitudes."""
     from dynmri.errors import DataError, ShapeError
@@ -258,9 +257,9 @@ def demo(
     accel: float = typer.Option(_D.accel, help="Acceleration."),
     frames: int = typer.Option(_D.frames, help="Frames."),
     slices: str = typer.Option(_D.slices, help="Slices of a multi-slice source."),
-    crop: Optional[int] = typer.Option(_D.crop, help="Centre crop."),
+    crop: int | None = typer.Option(_D.crop, help="Centre crop."),
     seed: int = typer.Option(_D.seed, help="Seed."),
-    threads: Optional[int] = typer.Option(None, help="torch threads."),
+    threads: int | None = typer.Option(None, help="torch threads."),
 ):
     """Simulate an 8x acquisition, reconstruct with every method, print a table, write videos and figures."""
     from dynmri.io import Reconstruction, write_text_atomic

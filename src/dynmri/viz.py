@@ -95,7 +95,7 @@ def save_xt_profiles(path: str | Path, panels: dict[str, np.ndarray], row: int |
     row = first.shape[-2] // 2 if row is None else row
     fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels), 2.6), squeeze=False)
     vmax = np.abs(first).max()
-    for ax, (name, vid) in zip(axes[0], panels.items()):
+    for ax, (name, vid) in zip(axes[0], panels.items(), strict=True):
         ax.imshow(np.abs(vid[:, row, :]), cmap="gray", aspect="auto", vmin=0, vmax=vmax, interpolation="nearest")
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("x")

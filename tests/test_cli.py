@@ -1,0 +1,144 @@
+"""The CLI end to end, and one clear error line for every bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from dynmri.cli import app
+from dynmri.io import Acquisition, Reconstruction
+
+runner = CliRunner()
+CONFIGS = sorted((Path(__file__).parents[1] / "src" / "dynmri" / "configs").glob("*.yaml"))
+
+
+def run(*args, ok=True):
+    res = runner.invoke(app, [str(a) for a in args])
+    if ok:
+        assert res.exit_code == 0, res.output + str(res.exception)
+    return res
+
+
+def fails(*args, match: str):
+    res = run(*args, ok=False)
+    assert res.exit_code == 2, res.output
+    out = res.output.strip().splitlines()
+    assert out[-1].startswith("error: ") and match in out[-1], res.output
+    assert "Traceback" not in res.output
+    return res
+
+
+@pytest.fixture
+def acq_file(tmp_path):
+    out = tmp_path / "acq.npz"
+    run("simulate", "--data", "phantom", "--accel", 4, "--frames", 6, "--size", 32, "--out", out)
+    return out
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".h5"])
+def test_simulate_reconstruct_evaluate(tmp_path, suffix):
+    acq = tmp_path / f"acq{suffix}"
+    res = run("simulate", "--data", "phantom", "--accel", 8, "--mask", "gaussian", "--frames", 8, "--size", 64, "--seed", 3, "--out", acq)
+    assert "achieved 8.000" in res.output
+    a = Acquisition.load(acq)
+    assert a.kspace.shape == (1, 8, 64, 64)
+    assert a.meta["requested_acceleration"] == 8 and a.meta["achieved_acceleration"] == pytest.approx(8)
+    assert a.meta["mask_kind"] == "gaussian" and a.meta["seed"] == 3 and len(a.meta["frame_times_ms"][0]) == 8
+    rec = tmp_path / f"rec{suffix}"
+    res = run("reconstruct", acq, "--method", "zero-filled", "--out", rec, "--video", tmp_path / "v.gif")
+    assert "frames/s" in res.output and (tmp_path / "v.gif").stat().st_size > 0
+    assert Reconstruction.load(rec).recon.shape == (1, 8, 64, 64)
+    res = run("evaluate", rec, "--reference", acq, "--json", tmp_path / "m.json")
+    assert "| zero-filled |" in res.output
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert {"psnr", "ssim", "nmse"} <= set(m) and len(m["per_frame"]["psnr"]) == 8
+    assert 15 < m["psnr"] < 40 and 0 < m["ssim"] < 1
+
+
+def test_multicoil_noise_vdlines(tmp_path):
+    acq = tmp_path / "mc.npz"
+    run("simulate", "--accel", 5, "--mask", "vd-lines", "--center-lines", 11, "--coils", 4, "--snr", 30, "--frames", 4, "--size", 64, "--out", acq)
+    a = Acquisition.load(acq)
+    assert a.kspace.shape == (1, 4, 4, 64, 64) and a.coil_maps.shape == (1, 4, 64, 64)
+    assert abs(a.meta["achieved_acceleration"] / 5 - 1) < 0.02
+    run("reconstruct", acq, "--out", tmp_path / "r.npz")
+    run("evaluate", tmp_path / "r.npz", "--reference", acq)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.name for c in CONFIGS])
+def test_every_shipped_config_loads(config):
+    from dynmri.config import SimulateConfig, load_config
+
+    cfg = load_config(SimulateConfig, config)
+    assert cfg.accel > 1
+
+
+def test_config_file_and_flag_override(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("accel: 4\nframes: 4\nsize: 32\nmask: equispaced\n")
+    run("simulate", "--config", cfg, "--seed", 2, "--out", tmp_path / "a.npz")
+    meta = Acquisition.load(tmp_path / "a.npz").meta
+    assert meta["mask_kind"] == "equispaced" and meta["requested_acceleration"] == 4 and meta["seed"] == 2
+    cfg.write_text("acceleration: 4\n")
+    fails("simulate", "--config", cfg, "--out", tmp_path / "b.npz", match="unknown config keys")
+
+
+def test_bad_inputs(tmp_path, acq_file):
+    out = tmp_path / "o.npz"
+    fails("simulate", "--accel", 0.5, "--out", out, match="acceleration must be > 1")
+    fails("simulate", "--accel", 500, "--size", 32, "--frames", 2, "--out", out, match="impossible")
+    fails("simulate", "--data", tmp_path / "missing", "--out", out, match="no such file")
+    fails("simulate", "--mask", "spiral", "--frames", 2, "--size", 32, "--out", out, match="unknown mask kind")
+    fails("simulate", "--frames", 2, "--size", 32, "--crop", 64, "--out", out, match="larger than the images")
+    fails("reconstruct", tmp_path / "missing.npz", "--out", out, match="file not found")
+    fails("reconstruct", acq_file, "--method", "magic", "--out", out, match="unknown reconstruction method")
+
+    a = Acquisition.load(acq_file)
+    data = acq_file.read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 3])
+    fails("reconstruct", tmp_path / "cut.npz", "--out", out, match="truncated")
+    k = a.kspace.copy()
+    k[0, 0, 0, 0] = np.nan
+    np.savez(tmp_path / "nan.npz", kspace=k, mask=a.mask)
+    fails("reconstruct", tmp_path / "nan.npz", "--out", out, match="NaN or Inf")
+    np.savez(tmp_path / "empty.npz", kspace=a.kspace, mask=np.zeros_like(a.mask))
+    fails("reconstruct", tmp_path / "empty.npz", "--out", out, match="mask is empty")
+    np.savez(tmp_path / "ones.npz", kspace=a.kspace, mask=np.ones_like(a.mask))
+    fails("reconstruct", tmp_path / "ones.npz", "--out", out, match="samples all of k-space")
+    np.savez(tmp_path / "mismatch.npz", kspace=a.kspace, mask=a.mask[..., :-2])
+    fails("reconstruct", tmp_path / "mismatch.npz", "--out", out, match="does not match k-space")
+    np.savez(tmp_path / "flat.npz", kspace=a.kspace[0], mask=a.mask[0])
+    fails("reconstruct", tmp_path / "flat.npz", "--out", out, match="must be (S, T, H, W)")
+    np.savez(tmp_path / "nomask.npz", kspace=a.kspace)
+    fails("reconstruct", tmp_path / "nomask.npz", "--out", out, match="missing key 'mask'")
+    np.savez(tmp_path / "notarget.npz", kspace=a.kspace, mask=a.mask)
+    run("reconstruct", acq_file, "--out", tmp_path / "r.npz")
+    fails("evaluate", tmp_path / "r.npz", "--reference", tmp_path / "notarget.npz", match="no ground truth")
+    fails("evaluate", acq_file, "--reference", acq_file, match="missing key 'recon'")
+    assert not out.exists()  # nothing half-written
+
+
+def test_demo_and_info(tmp_path):
+    res = run("demo", "--out", tmp_path / "d", "--frames", 6)
+    assert "| zero-filled |" in res.output
+    for name in ["acq.npz", "recon-zero-filled.npz", "metrics.json", "metrics.md", "comparison.gif", "comparison.mp4", "mask_kt.png", "xt_profiles.png"]:
+        assert (tmp_path / "d" / name).stat().st_size > 0, name
+    assert "reconstruction methods: zero-filled" in run("info").output
+
+
+@pytest.mark.parametrize("command", ["simulate", "reconstruct", "evaluate", "demo", "info"])
+def test_help_has_examples(command):
+    res = run(command, "--help")
+    assert "Example" in res.output and f"dynmri {command}" in res.output
+
+
+def test_console_script_and_fast_import(tmp_path):
+    code = "import time, sys; t = time.perf_counter(); import dynmri; dt = time.perf_counter() - t; print(dt, 'torch' in sys.modules)"
+    dt, torch_loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert float(dt) < 1.0 and torch_loaded == "False"
+    res = subprocess.run([sys.executable, "-m", "dynmri", "simulate", "--accel", "0", "--out", str(tmp_path / "a.npz")], capture_output=True, text=True)
+    assert res.returncode == 2 and res.stderr.strip() == "error: acceleration must be > 1, got 0.0"

@@ -1,0 +1,101 @@
+"""Shared operator tests: every entry of dynmri.physics.PHYSICS is enrolled here."""
+
+import pytest
+import torch
+
+from conftest import devices
+from dynmri.errors import ShapeError
+from dynmri.physics import PHYSICS, make_physics, rss
+from dynmri.sampling import make_mask
+
+B, N, T, H, W = 2, 3, 4, 16, 32
+
+
+def _maps(dtype=torch.complex128):
+    g = torch.Generator().manual_seed(0)
+    m = torch.randn(B, N, H, W, dtype=dtype, generator=g)
+    return m / m.abs().pow(2).sum(1, keepdim=True).sqrt()
+
+
+def build(name, device, dtype=torch.float64):
+    mask = make_mask("gaussian", (T, H, W), 4, n=B, seed=0).to(device)
+    if name == "cartesian":
+        return PHYSICS[name](mask, device=device)
+    return PHYSICS[name](mask, _maps().to(device), device=device)
+
+
+def _inner(a, b):
+    return torch.sum(a * b).item()
+
+
+@pytest.mark.parametrize("device", devices())
+@pytest.mark.parametrize("name", list(PHYSICS))
+def test_adjointness(name, device):
+    torch.manual_seed(0)
+    physics = build(name, device)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(B, 2, T, H, W, dtype=torch.float64, generator=g).to(device)
+    Ax = physics.A(x)
+    y = torch.randn(Ax.shape, dtype=torch.float64, generator=g).to(device)
+    lhs, rhs = _inner(Ax, y), _inner(x, physics.A_adjoint(y))
+    assert abs(lhs - rhs) / abs(lhs) < 1e-5
+    assert Ax.shape == ((B, 2, T, H, W) if name == "cartesian" else (B, 2, N, T, H, W))
+
+
+@pytest.mark.parametrize("name", list(PHYSICS))
+def test_adjointness_float32(name):
+    physics = build(name, "cpu")
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(B, 2, T, H, W, generator=g)
+    Ax = physics.A(x)
+    y = torch.randn(Ax.shape, generator=g)
+    lhs, rhs = _inner(Ax.double(), y.double()), _inner(x.double(), physics.A_adjoint(y).double())
+    assert abs(lhs - rhs) / abs(lhs) < 1e-5
+
+
+@pytest.mark.parametrize("name", list(PHYSICS))
+def test_gradient_matches_adjoint(name):
+    """autograd of 0.5||Ax - y||^2 equals A^H(Ax - y)."""
+    physics = build(name, "cpu")
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(B, 2, T, H, W, dtype=torch.float64, generator=g, requires_grad=True)
+    y = physics.A(torch.randn(B, 2, T, H, W, dtype=torch.float64, generator=g))
+    (0.5 * (physics.A(x) - y).pow(2).sum()).backward()
+    expected = physics.A_adjoint(physics.A(x.detach()) - y)
+    assert torch.allclose(x.grad, expected, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", list(PHYSICS))
+def test_full_mask_is_an_isometry(name):
+    ones = torch.ones(B, T, H, W)
+    physics = PHYSICS[name](ones) if name == "cartesian" else PHYSICS[name](ones, _maps())
+    x = torch.randn(B, 2, T, H, W, dtype=torch.float64)
+    assert torch.allclose(physics.A_adjoint(physics.A(x)), x, atol=1e-10)
+
+
+def test_each_frame_uses_its_own_mask():
+    mask = torch.zeros(T, H, W)
+    for t in range(T):
+        mask[t, :, t] = 1
+    y = make_physics(mask).A(torch.randn(1, 2, T, H, W))
+    for t in range(T):
+        nz = y[0, 0, t].abs().sum(0).nonzero().flatten().tolist()
+        assert nz == [t]
+
+
+def test_shape_errors():
+    with pytest.raises(ShapeError):
+        make_physics(torch.ones(H, W))
+    with pytest.raises(ShapeError):
+        make_physics(torch.ones(B, T, H, W), torch.ones(B, N, H + 1, W, dtype=torch.complex64))
+    with pytest.raises(ShapeError):
+        rss(torch.zeros(1, 2, T, H, W))
+
+
+def test_rss_of_fully_sampled_multicoil_is_magnitude():
+    ones = torch.ones(1, T, H, W)
+    maps = _maps()[:1]
+    x = torch.randn(1, 2, T, H, W, dtype=torch.float64)
+    y = make_physics(ones, maps).A(x)
+    mag = torch.sqrt(x[:, 0] ** 2 + x[:, 1] ** 2)
+    assert torch.allclose(rss(y)[:, 0], mag, atol=1e-10)
