@@ -127,7 +127,10 @@ def test_demo_and_info(tmp_path):
     assert "| zero-filled |" in res.output
     for name in ["acq.npz", "recon-zero-filled.npz", "metrics.json", "metrics.md", "comparison.gif", "comparison.mp4", "mask_kt.png", "xt_profiles.png"]:
         assert (tmp_path / "d" / name).stat().st_size > 0, name
-    assert "reconstruction methods: zero-filled" in run("info").output
+    assert (tmp_path / "d" / "recon-lps.npz").stat().st_size > 0  # every applicable method ran
+    assert "| lps |" in res.output and "| fista-owl |" not in res.output  # calibrationless needs coils
+    info = run("info").output
+    assert "zero-filled" in info and "fista-wavelet-tfft" in info and "fista-grouplasso" in info
 
 
 @pytest.mark.parametrize("command", ["simulate", "reconstruct", "evaluate", "demo", "info"])

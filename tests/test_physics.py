@@ -17,11 +17,25 @@ def _maps(dtype=torch.complex128):
     return m / m.abs().pow(2).sum(1, keepdim=True).sqrt()
 
 
-def build(name, device, dtype=torch.float64):
-    mask = make_mask("gaussian", (T, H, W), 4, n=B, seed=0).to(device)
-    if name == "cartesian":
-        return PHYSICS[name](mask, device=device)
-    return PHYSICS[name](mask, _maps().to(device), device=device)
+# each registered operator: how to build it from a mask, and its image shape
+CASES = {
+    "cartesian": (lambda mask, dev: PHYSICS["cartesian"](mask, device=dev), (B, 2, T, H, W)),
+    "cartesian-multicoil": (lambda mask, dev: PHYSICS["cartesian-multicoil"](mask, _maps().to(dev), device=dev), (B, 2, T, H, W)),
+    "cartesian-coilwise": (lambda mask, dev: PHYSICS["cartesian-coilwise"](mask, device=dev), (B, 2, N, T, H, W)),
+}
+
+
+def test_every_operator_is_enrolled():
+    assert set(CASES) == set(PHYSICS)
+
+
+def build(name, device, mask=None):
+    mask = make_mask("gaussian", (T, H, W), 4, n=B, seed=0) if mask is None else mask
+    return CASES[name][0](mask.to(device), device)
+
+
+def shape(name):
+    return CASES[name][1]
 
 
 def _inner(a, b):
@@ -34,7 +48,7 @@ def test_adjointness(name, device):
     torch.manual_seed(0)
     physics = build(name, device)
     g = torch.Generator().manual_seed(1)
-    x = torch.randn(B, 2, T, H, W, dtype=torch.float64, generator=g).to(device)
+    x = torch.randn(shape(name), dtype=torch.float64, generator=g).to(device)
     Ax = physics.A(x)
     y = torch.randn(Ax.shape, dtype=torch.float64, generator=g).to(device)
     lhs, rhs = _inner(Ax, y), _inner(x, physics.A_adjoint(y))
@@ -46,7 +60,7 @@ def test_adjointness(name, device):
 def test_adjointness_float32(name):
     physics = build(name, "cpu")
     g = torch.Generator().manual_seed(2)
-    x = torch.randn(B, 2, T, H, W, generator=g)
+    x = torch.randn(shape(name), generator=g)
     Ax = physics.A(x)
     y = torch.randn(Ax.shape, generator=g)
     lhs, rhs = _inner(Ax.double(), y.double()), _inner(x.double(), physics.A_adjoint(y).double())
@@ -58,8 +72,8 @@ def test_gradient_matches_adjoint(name):
     """autograd of 0.5||Ax - y||^2 equals A^H(Ax - y)."""
     physics = build(name, "cpu")
     g = torch.Generator().manual_seed(3)
-    x = torch.randn(B, 2, T, H, W, dtype=torch.float64, generator=g, requires_grad=True)
-    y = physics.A(torch.randn(B, 2, T, H, W, dtype=torch.float64, generator=g))
+    x = torch.randn(shape(name), dtype=torch.float64, generator=g, requires_grad=True)
+    y = physics.A(torch.randn(shape(name), dtype=torch.float64, generator=g))
     (0.5 * (physics.A(x) - y).pow(2).sum()).backward()
     expected = physics.A_adjoint(physics.A(x.detach()) - y)
     assert torch.allclose(x.grad, expected, atol=1e-10)
@@ -67,9 +81,8 @@ def test_gradient_matches_adjoint(name):
 
 @pytest.mark.parametrize("name", list(PHYSICS))
 def test_full_mask_is_an_isometry(name):
-    ones = torch.ones(B, T, H, W)
-    physics = PHYSICS[name](ones) if name == "cartesian" else PHYSICS[name](ones, _maps())
-    x = torch.randn(B, 2, T, H, W, dtype=torch.float64)
+    physics = build(name, "cpu", mask=torch.ones(B, T, H, W))
+    x = torch.randn(shape(name), dtype=torch.float64)
     assert torch.allclose(physics.A_adjoint(physics.A(x)), x, atol=1e-10)
 
 

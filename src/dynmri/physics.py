@@ -100,7 +100,32 @@ def dynamic_multicoil_mri(mask: torch.Tensor, coil_maps: torch.Tensor, device=No
     return cls(mask=_as_physics_mask(mask).to(device), coil_maps=coil_maps.to(device), img_size=(2, *mask.shape[-3:]), device=device)
 
 
-PHYSICS = {"cartesian": dynamic_mri, "cartesian-multicoil": dynamic_multicoil_mri}
+def coilwise_mri(mask: torch.Tensor, device=None):
+    r"""Coil-by-coil Cartesian MRI without coil maps: :math:`y_{n,t} = M_t F x_{n,t}`.
+
+    Images and k-space are both ``(B, 2, N, T, H, W)``; used by calibrationless methods, which
+    reconstruct every coil image. The operator has ``coilwise = True``.
+    """
+    from deepinv.physics import LinearPhysics
+    from deepinv.utils.mixins import MRIMixin
+
+    m = _as_physics_mask(mask)[:, :, None].to(device or mask.device)  # (B, 1, 1, T, H, W)
+
+    def A(x, **_):
+        if x.ndim != 6:
+            raise ShapeError(f"coil images must be (B, 2, N, T, H, W), got shape {tuple(x.shape)}")
+        return m * MRIMixin.from_torch_complex(MRIMixin.fft(torch.complex(x[:, 0], x[:, 1])))
+
+    def A_adjoint(y, **_):
+        return MRIMixin.from_torch_complex(MRIMixin.ifft(torch.complex((m * y)[:, 0], (m * y)[:, 1])))
+
+    physics = LinearPhysics(A=A, A_adjoint=A_adjoint)
+    physics.coilwise = True
+    physics.register_buffer("mask", m[:, :, 0].expand(-1, 2, -1, -1, -1))
+    return physics
+
+
+PHYSICS = {"cartesian": dynamic_mri, "cartesian-multicoil": dynamic_multicoil_mri, "cartesian-coilwise": coilwise_mri}
 """Registry of operators; every entry is enrolled in the shared adjointness tests."""
 
 

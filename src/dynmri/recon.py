@@ -23,42 +23,69 @@ import torch
 from dynmri.errors import ParameterError
 
 METHODS: dict[str, Callable] = {}
+REQUIRES: dict[str, str] = {}
+"""What each method needs: ``any`` data, ``maps`` (single coil or multi-coil with coil maps),
+or ``multicoil`` (calibrationless: multi-coil k-space, maps optional)."""
 
 
-def register(name: str):
+def register(name: str, requires: str = "any"):
     def wrap(fn):
         METHODS[name] = fn
+        REQUIRES[name] = requires
         return fn
 
     return wrap
 
 
+def applicable(name: str, multicoil: bool, has_maps: bool) -> bool:
+    """Whether method ``name`` can reconstruct such data."""
+    need = REQUIRES[name]
+    return need == "any" or (need == "multicoil" and multicoil) or (need == "maps" and (not multicoil or has_maps))
+
+
 def get_method(name: str) -> Callable:
     """The reconstruction function registered as ``name``."""
+    _load_methods()
     if name not in METHODS:
         raise ParameterError(f"unknown reconstruction method {name!r}; available: {', '.join(sorted(METHODS))}")
     return METHODS[name]
 
 
 @register("zero-filled")
-def zero_filled(y: torch.Tensor, physics) -> torch.Tensor:
+def zero_filled(y: torch.Tensor, physics, **_) -> torch.Tensor:
     r"""Zero-filled reconstruction :math:`x = A^H y` (coil-combined with the maps when multi-coil).
 
-    Multi-coil k-space without coil maps (``physics is None``) is combined by root-sum-of-squares.
+    Multi-coil k-space without coil maps (a coil-wise ``physics``) is combined by
+    root-sum-of-squares.
     """
-    if physics is None:
+    if getattr(physics, "coilwise", False):
         from dynmri.physics import rss
 
         return rss(y)
     return physics.A_adjoint(y)
 
 
-def reconstruct_acquisition(acq, method: str = "zero-filled", *, device: str = "cpu", progress: bool = False) -> np.ndarray:
-    """Reconstruct every sample of an :class:`~dynmri.io.Acquisition`; returns complex ``(S, T, H, W)``."""
+def _load_methods():
+    """Import the modules that register further methods (compressed sensing)."""
+    import dynmri.cs  # noqa: F401
+
+
+def method_names() -> list[str]:
+    """Every registered reconstruction method."""
+    _load_methods()
+    return sorted(METHODS)
+
+
+def reconstruct_acquisition(acq, method: str = "zero-filled", *, device: str = "cpu", progress: bool = False, **options) -> np.ndarray:
+    """Reconstruct every sample of an :class:`~dynmri.io.Acquisition`; returns complex ``(S, T, H, W)``.
+
+    ``options`` go to the method (e.g. ``config=CSConfig(...)`` for compressed sensing).
+    Multi-coil k-space without coil maps gets the coil-wise operator (calibrationless).
+    """
     from tqdm.auto import tqdm
 
     from dynmri._complex import channels_to_np, np_to_channels
-    from dynmri.physics import make_physics
+    from dynmri.physics import coilwise_mri, make_physics
 
     fn = get_method(method)
     out = []
@@ -66,10 +93,10 @@ def reconstruct_acquisition(acq, method: str = "zero-filled", *, device: str = "
         mask = torch.from_numpy(acq.mask[s : s + 1].astype(np.float32)).to(device)
         y = np_to_channels(acq.kspace[s : s + 1]).to(device)
         if acq.multicoil and acq.coil_maps is None:
-            physics = None
+            physics = coilwise_mri(mask, device=device)
         else:
             maps = None if acq.coil_maps is None else torch.from_numpy(acq.coil_maps[s : s + 1]).to(device)
             physics = make_physics(mask, maps, device=device)
         with torch.no_grad():
-            out.append(channels_to_np(fn(y, physics))[0])
+            out.append(channels_to_np(fn(y, physics, progress=progress, **options))[0])
     return np.stack(out)

@@ -102,7 +102,7 @@ def fista(
         x, t = x_new, t_new
         _record(res, k, x, cost, callback)
         res.n_iter = k + 1
-        if tol and change < tol:
+        if tol and k > 0 and change < tol:
             res.converged = True
             break
     res.x = x
@@ -153,7 +153,7 @@ def pogm(
         x, w_prev, theta = x_new, w, theta_new
         _record(res, k, x, cost, callback)
         res.n_iter = k + 1
-        if tol and change < tol:
+        if tol and k > 0 and change < tol:
             res.converged = True
             break
     res.x = x
@@ -215,7 +215,7 @@ def condat_vu(
         x = x_new
         _record(res, k, x, cost, callback)
         res.n_iter = k + 1
-        if tol and change < tol:
+        if tol and k > 0 and change < tol:
             res.converged = True
             break
     res.x = x

@@ -105,3 +105,20 @@ def save_xt_profiles(path: str | Path, panels: dict[str, np.ndarray], row: int |
         fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
     plt.close(fig)
     return Path(path)
+
+
+def save_frame_curves(path: str | Path, curves: dict[str, list[float]], ylabel: str = "PSNR (dB)") -> Path:
+    """One line per entry of ``curves`` (a per-frame metric), frames on the x axis."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, values in curves.items():
+        ax.plot(range(len(values)), values, marker=".", label=name)
+    ax.set_xlabel("frame")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
+    plt.close(fig)
+    return Path(path)

@@ -4,9 +4,9 @@ Both act on the last two axes of any real tensor, e.g. videos ``(B, 2, T, H, W)`
 frame and the real and imaginary parts independently), on CPU or GPU, float32 or float64.
 
 - ``Wavelet(name, levels)``: the orthogonal DWT with periodic boundaries, identical to
-  PyWavelets' ``wavedec2(..., mode="periodization")`` (tested to float precision), with the
-  coefficients flattened to ``(..., H*W)``: the approximation first, then for each level from
-  coarse to fine its (LH, HL, HH) detail bands, each row-major. :math:`\Psi^H \Psi = \Psi \Psi^H = I`.
+  PyWavelets' ``wavedec2(..., mode="periodization")`` (tested to float precision), in the
+  Mallat layout of ``pywt.coeffs_to_array``: coefficients ``(..., H, W)`` with the approximation
+  in the top-left ``H/2^J x W/2^J`` block. :math:`\Psi^H \Psi = \Psi \Psi^H = I`.
 - ``Wavelet(name, levels, undecimated=True)``: the stationary (a trous) transform with
   filters scaled by :math:`1/\sqrt 2`, a Parseval frame: :math:`\Psi^H \Psi = I`. Coefficients
   ``(..., 3J + 1, H, W)`` with band 0 the approximation.
@@ -33,7 +33,6 @@ import math
 from functools import lru_cache
 
 import torch
-import torch.nn.functional as F
 
 from dynmri.errors import ParameterError, ShapeError
 
@@ -49,59 +48,6 @@ def _filters(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     if not w.orthogonal:
         raise ParameterError(f"wavelet {name!r} is not orthogonal; use an orthogonal family (haar, db, sym, coif)")
     return tuple(w.dec_lo), tuple(w.dec_hi)
-
-
-def _bank(name: str, dtype, device, scale: float = 1.0) -> torch.Tensor:
-    lo, hi = _filters(name)
-    # conv1d correlates: flip the decomposition filters
-    return torch.tensor([lo[::-1], hi[::-1]], dtype=dtype, device=device).unsqueeze(1) * scale
-
-
-def _to_rows(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, tuple[int, ...]]:
-    x = x.movedim(dim, -1)
-    return x.reshape(-1, x.shape[-1]), x.shape[:-1]
-
-
-def _analysis(x: torch.Tensor, bank: torch.Tensor, dim: int, dilation: int, decimate: bool) -> torch.Tensor:
-    r"""Periodic two-channel filter bank along ``dim``: returns ``(2, ..., n', ...)``.
-
-    .. math:: a_b[k] = \sum_m h_b[m]\, x[(s k + d L/2 - d m) \bmod n],
-
-    with stride :math:`s` (2 decimated, 1 undecimated) and dilation :math:`d`.
-    """
-    rows, shape = _to_rows(x, dim)
-    n = rows.shape[-1]
-    L = bank.shape[-1]
-    span = dilation * (L - 1)
-    idx = (torch.arange(n + span, device=x.device) + dilation * (L // 2) - span) % n
-    out = F.conv1d(rows.index_select(-1, idx).unsqueeze(1), bank, stride=2 if decimate else 1, dilation=dilation)
-    m = out.shape[-1]
-    return out.transpose(0, 1).reshape(2, *shape, m).movedim(-1, dim)
-
-
-def _synthesis(c: torch.Tensor, bank: torch.Tensor, dim: int, dilation: int, decimate: bool, n: int) -> torch.Tensor:
-    """Exact adjoint of :func:`_analysis` as a regular (fast) convolution; ``c`` is ``(2, ...)``."""
-    lo, hi = _to_rows(c[0], dim)[0], _to_rows(c[1], dim)[0]
-    shape = c[0].movedim(dim, -1).shape[:-1]
-    a = torch.stack((lo, hi), dim=1)  # (M, 2, n')
-    m = a.shape[-1]
-    L = bank.shape[-1]
-    h = bank[:, 0].flip(-1)  # (2, L) the filters h_b[m]
-    if decimate:
-        # x[2u + p + L/2] = sum_b sum_i h_b[2i + p] a_b[u + i + p]  (indices mod n/2)
-        half = L // 2
-        w = torch.zeros(2, 2, half + 1, dtype=c.dtype, device=c.device)
-        w[0, :, :half] = h[:, 0::2]
-        w[1, :, 1:] = h[:, 1::2]
-        ap = a.index_select(-1, torch.arange(m + half, device=c.device) % m)
-        out = F.conv1d(ap, w)  # (M, 2 phases, n/2)
-        x = out.transpose(1, 2).reshape(-1, n).roll(half, dims=-1)
-    else:
-        # x[q] = sum_b sum_m h_b[m] a_b[(q + d m - d L/2) mod n]
-        span = dilation * (L - 1)
-        ap = a.index_select(-1, (torch.arange(n + span, device=c.device) - dilation * (L // 2)) % n)
-        x = F.conv1d(ap, h.unsqueeze(0), dilation=dilation)[:, 0]
-    return x.reshape(*shape, n).movedim(-1, dim)
 
 
 def _block(n_half: int) -> int:
@@ -203,17 +149,44 @@ def _idwt_axis(c: torch.Tensor, name: str, dim: int) -> torch.Tensor:
     return _idwt_last(c.transpose(-1, -2).contiguous(), name).transpose(-1, -2)
 
 
-def _dwt2(x: torch.Tensor, name: str):
-    """One 2D level: ``(..., h, w)`` -> approximation and the (LH, HL, HH) details."""
-    h, w = x.shape[-2:]
-    c = _dwt_axis(_dwt_axis(x, name, -1), name, -2)
-    return c[..., : h // 2, : w // 2], (c[..., h // 2 :, : w // 2], c[..., : h // 2, w // 2 :], c[..., h // 2 :, w // 2 :])
+@lru_cache(maxsize=64)
+def _circulant(name: str, n: int, dtype, device) -> torch.Tensor:
+    r"""``(n, 2n)`` matrix M with ``[a_lo | a_hi] = x @ M`` for the undilated periodic filter
+    :math:`a_b[i] = \sum_m h_b[m] x[(i - m + L/2) \bmod n] / \sqrt 2`."""
+    lo, hi = _filters(name)
+    L = len(lo)
+    M = torch.zeros(n, 2 * n, dtype=torch.float64)
+    for b, h in enumerate((lo, hi)):
+        for i in range(n):
+            for m in range(L):
+                M[(i - m + L // 2) % n, b * n + i] += h[m] / math.sqrt(2)
+    return M.to(dtype=dtype, device=device)
 
 
-def _idwt2(ll, details, name: str):
-    lh, hl, hh = details
-    c = torch.cat((torch.cat((ll, hl), -1), torch.cat((lh, hh), -1)), -2)
-    return _idwt_axis(_idwt_axis(c, name, -2), name, -1)
+def _swt_axis(x: torch.Tensor, name: str, dim: int, d: int) -> torch.Tensor:
+    """Undecimated level with dilation ``d`` along ``dim``: ``(2, ...)`` (lo, hi).
+
+    With :math:`x_r[i] = x[i d + r]`, the dilated filter is an undilated one on each of the ``d``
+    interleaved sequences, so the level is one reshape and one dense GEMM.
+    """
+    x = x.movedim(dim, -1)
+    n = x.shape[-1]
+    nr = n // d
+    xr = x.reshape(*x.shape[:-1], nr, d).transpose(-1, -2)  # (..., d, nr)
+    out = xr @ _circulant(name, nr, x.dtype, x.device)  # (..., d, 2 nr)
+    out = out.view(*x.shape[:-1], d, 2, nr).permute(-2, *range(x.dim() - 1), -1, -3).reshape(2, *x.shape)
+    return out.movedim(-1, dim if dim < 0 else dim + 1)
+
+
+def _iswt_axis(c: torch.Tensor, name: str, dim: int, d: int) -> torch.Tensor:
+    """Adjoint of :func:`_swt_axis`: ``(2, ...)`` -> ``(...)``."""
+    c = c.movedim(dim if dim < 0 else dim + 1, -1)
+    n = c.shape[-1]
+    nr = n // d
+    cr = c.reshape(2, *c.shape[1:-1], nr, d).transpose(-1, -2)  # (2, ..., d, nr)
+    cr = torch.cat((cr[0], cr[1]), dim=-1)  # (..., d, 2 nr)
+    x = cr @ _circulant(name, nr, c.dtype, c.device).T  # (..., d, nr)
+    return x.transpose(-1, -2).reshape(*c.shape[1:]).movedim(-1, dim)
 
 
 class Wavelet:
@@ -238,57 +211,50 @@ class Wavelet:
 
     def _check(self, x: torch.Tensor):
         H, W = x.shape[-2:]
-        self._shape = (H, W)
-        if not self.undecimated and (H % 2**self.levels or W % 2**self.levels):
+        if H % 2**self.levels or W % 2**self.levels:
             raise ShapeError(f"image {H}x{W} is not divisible by 2^{self.levels} = {2**self.levels}: crop it or use fewer levels")
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Analysis :math:`\\Psi x`: ``(..., H, W)`` -> ``(..., H, W)`` or ``(..., 3J+1, H, W)``."""
+        """Analysis :math:`\\Psi x`: ``(..., H, W)`` -> ``(..., H, W)`` (Mallat) or ``(..., 3J+1, H, W)``."""
         self._check(x)
         if self.undecimated:
             return self._swt(x)
-        pieces, approx = [], x
-        for _ in range(self.levels):
-            approx, details = _dwt2(approx, self.name)
-            pieces = [d.flatten(-2) for d in details] + pieces
-        return torch.cat([approx.flatten(-2)] + pieces, dim=-1)
+        out = _dwt_axis(_dwt_axis(x, self.name, -1), self.name, -2)
+        h, w = x.shape[-2:]
+        for _ in range(self.levels - 1):  # recurse into the approximation, in place
+            h, w = h // 2, w // 2
+            out[..., :h, :w] = _dwt_axis(_dwt_axis(out[..., :h, :w], self.name, -1), self.name, -2)
+        return out
 
     def adjoint(self, c: torch.Tensor) -> torch.Tensor:
         """Synthesis :math:`\\Psi^H c` (the inverse for the orthogonal transform)."""
         if self.undecimated:
             return self._iswt(c)
-        H, W = self._shape
-        h, w = H >> self.levels, W >> self.levels
-        approx = c[..., : h * w].unflatten(-1, (h, w))
-        pos = h * w
-        for _ in range(self.levels):
-            details = tuple(c[..., pos + k * h * w : pos + (k + 1) * h * w].unflatten(-1, (h, w)) for k in range(3))
-            pos += 3 * h * w
-            approx = _idwt2(approx, details, self.name)
-            h, w = 2 * h, 2 * w
-        return approx
+        H, W = c.shape[-2:]
+        c = c.clone()
+        for j in reversed(range(1, self.levels)):
+            h, w = H >> j, W >> j
+            c[..., :h, :w] = _idwt_axis(_idwt_axis(c[..., :h, :w], self.name, -2), self.name, -1)
+        return _idwt_axis(_idwt_axis(c, self.name, -2), self.name, -1)
 
     def _swt(self, x):
-        bank = _bank(self.name, x.dtype, x.device, scale=1 / math.sqrt(2))
         bands, approx = [], x
         for j in range(self.levels):
-            a = _analysis(approx, bank, -2, 2**j, False)
-            lo = _analysis(a[0], bank, -1, 2**j, False)
-            hi = _analysis(a[1], bank, -1, 2**j, False)
+            a = _swt_axis(approx, self.name, -2, 2**j)
+            lo = _swt_axis(a[0], self.name, -1, 2**j)
+            hi = _swt_axis(a[1], self.name, -1, 2**j)
             bands += [lo[1], hi[0], hi[1]]
             approx = lo[0]
         return torch.stack([approx] + bands[::-1], dim=-3)
 
     def _iswt(self, c):
-        bank = _bank(self.name, c.dtype, c.device, scale=1 / math.sqrt(2))
-        H, W = c.shape[-2:]
         approx = c[..., 0, :, :]
         details = c[..., 1:, :, :].flip(-3)  # back to fine-to-coarse order
         for j in reversed(range(self.levels)):
             lh, hl, hh = (details[..., 3 * j + k, :, :] for k in range(3))
-            lo = _synthesis(torch.stack((approx, lh)), bank, -1, 2**j, False, W)
-            hi = _synthesis(torch.stack((hl, hh)), bank, -1, 2**j, False, W)
-            approx = _synthesis(torch.stack((lo, hi)), bank, -2, 2**j, False, H)
+            lo = _iswt_axis(torch.stack((approx, lh)), self.name, -1, 2**j)
+            hi = _iswt_axis(torch.stack((hl, hh)), self.name, -1, 2**j)
+            approx = _iswt_axis(torch.stack((lo, hi)), self.name, -2, 2**j)
         return approx
 
     def coarse_mask(self, shape: tuple[int, ...], device=None) -> torch.Tensor:
@@ -298,16 +264,21 @@ class Wavelet:
             m = torch.zeros(3 * self.levels + 1, 1, 1, dtype=torch.bool, device=device)
             m[0] = True
             return m
-        m = torch.zeros(H * W, dtype=torch.bool, device=device)
-        m[: (H >> self.levels) * (W >> self.levels)] = True
+        m = torch.zeros(H, W, dtype=torch.bool, device=device)
+        m[: H >> self.levels, : W >> self.levels] = True
         return m
 
     def band_index(self, shape: tuple[int, ...], device=None) -> torch.Tensor:
-        """Integer band label of every coefficient (0 = approximation, then coarse to fine)."""
+        """Integer band label of every coefficient (0 = approximation)."""
         H, W = shape[-2:]
         if self.undecimated:
             return torch.arange(3 * self.levels + 1, device=device).view(-1, 1, 1).expand(-1, H, W)
-        sizes = [(H >> self.levels) * (W >> self.levels)]
-        for j in reversed(range(self.levels)):
-            sizes += [(H >> (j + 1)) * (W >> (j + 1))] * 3
-        return torch.repeat_interleave(torch.arange(len(sizes), device=device), torch.tensor(sizes, device=device))
+        lab = torch.zeros(H, W, dtype=torch.long, device=device)
+        k = 1
+        for j in range(self.levels):
+            h, w = H >> j, W >> j
+            lab[: h // 2, w // 2 : w] = k
+            lab[h // 2 : h, : w // 2] = k + 1
+            lab[h // 2 : h, w // 2 : w] = k + 2
+            k += 3
+        return lab

@@ -75,7 +75,9 @@ def _dicom(path: Path, **_) -> VideoSource:
     from dynmri.data.dicom import load_dicom_cine
 
     c = load_dicom_cine(path)
-    return VideoSource(c.videos, c.groups, c.frame_times, "dicom", {"pixel_spacing_mm": list(c.pixel_spacing), "slice_locations": c.slice_locations.tolist()})
+    # one group per slice position: a single-subject cine is split by slice, never by frame
+    groups = [f"{g}:{loc:g}" for g, loc in zip(c.groups, c.slice_locations, strict=True)]
+    return VideoSource(c.videos, groups, c.frame_times, "dicom", {"pixel_spacing_mm": list(c.pixel_spacing), "slice_locations": c.slice_locations.tolist()})
 
 
 _FILE_SOURCES: list[tuple[Callable[[Path], bool], Callable]] = [
@@ -84,6 +86,18 @@ _FILE_SOURCES: list[tuple[Callable[[Path], bool], Callable]] = [
     (lambda p: p.is_file() and p.suffix.lower() == ".mat", _mat),
     (lambda p: p.is_dir(), _dicom),
 ]
+
+
+def test_split(src: VideoSource, seed: int = 0) -> dict[str, list[int]]:
+    """The canonical split of a source into ``train`` (70 %) and ``test`` (30 %) groups.
+
+    Tuning and training use ``train`` only; every benchmark reports on ``test``. For the
+    Sunnybrook short axis this is 14 training and 6 test slices.
+    """
+    from dynmri.data.datasets import split_groups
+
+    split = split_groups(src.groups, (0.7, 0.0, 0.3), seed=seed)
+    return {"train": split["train"], "test": split["test"]}
 
 
 def load_source(

@@ -1,0 +1,390 @@
+r"""Compressed-sensing reconstructions of dynamic MRI, registered as reconstruction methods.
+
+All solve
+
+.. math::
+
+    \hat x = \arg\min_x \tfrac12 \|A x - y\|_2^2 + \sum_i \lambda_i R_i(x)
+
+for videos ``x (B, 2, T, H, W)`` from k-space ``y (B, 2, T, H, W)`` or ``(B, 2, N, T, H, W)``,
+on whole videos at once, with the solvers of :mod:`dynmri.solvers`:
+
+===========================  ====================================================  ===========
+method                       regulariser                                           solver
+===========================  ====================================================  ===========
+``ls``                       none (least squares, CG-SENSE with coil maps)         CG
+``fista-wavelet``            :math:`\|\Psi x_t\|_1` per frame (orthogonal)         FISTA
+``pogm-wavelet``             same                                                  POGM
+``condatvu-wavelet``         :math:`\|\Psi_u x_t\|_1` (undecimated, analysis)      Condat-Vu
+``fista-wavelet-tfft``       :math:`\|F_t \Psi x\|_1` (space wavelet x time FFT)   FISTA
+``condatvu-wavelet-ttv``     :math:`\|\Psi x\|_1 + \mu\|D_t x\|_1` (temporal TV)   Condat-Vu
+``lps``                      :math:`\|L\|_* + \mu\|F_t S\|_1`, :math:`x = L + S`    FISTA
+``fista-grouplasso``         :math:`\sum_k \|(\Psi x_n)_k\|_{2,\text{coils}}`      FISTA
+``fista-owl``                OWL of :math:`\Psi x_n` per band, across coils        FISTA
+===========================  ====================================================  ===========
+
+The last two are calibrationless (no coil maps): they reconstruct every coil image and return
+their root-sum-of-squares.
+
+Wavelets: ``sym8`` with 3 decomposition levels by default, i.e. "4 scales" counting the
+approximation (pysap-mri's ``nb_scales=4``). Every band is thresholded, the approximation too:
+with few fully sampled central lines the coarse band itself carries aliasing, and leaving it
+untouched cost 1.3 dB on the phantom at 4x (``keep_coarse=True`` restores that convention).
+
+Regularisation weights are relative, so the defaults work across data scales: with
+:math:`x_0 = A^H y`, :math:`\lambda = \text{lam} \cdot \max|\Psi x_0|` over the thresholded
+coefficients, :math:`\mu = \text{lam\_ttv} \cdot \max|D_t x_0|` (``lam_s``: :math:`\max|F_t x_0|`), and
+the nuclear-norm weight is :math:`\text{lam\_l} \cdot \sigma_{\max}(x_0)`; ``absolute=True``
+takes the weights as given (e.g. to match another toolbox's :math:`\lambda`). The defaults in
+:class:`CSConfig` were chosen on three Sunnybrook training slices (never the test slices) at 8x
+by ``benchmarks/tune_cs.py`` (its table is in ``docs/cs.md``). Every solver starts from the zero-filled :math:`x_0`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import torch
+
+from dynmri import recon
+from dynmri.errors import ParameterError, ShapeError
+from dynmri.prox import group_soft_threshold, modulus, owl, project_linf, soft_threshold, svt
+from dynmri.solvers import AnalysisTerm, condat_vu, conjugate_gradient, fista, pogm, power_iteration
+from dynmri.wavelets import Wavelet
+
+
+@dataclass(frozen=True)
+class CSConfig:
+    """Defaults of every compressed-sensing method (the single source)."""
+
+    n_iter: int = 100
+    tol: float = 1e-5
+    lam: float = 3e-4  # spatial wavelet weight (every method with a wavelet term)
+    lam_tfft: float = 3e-4  # fista-wavelet-tfft: wavelet x temporal-Fourier sparsity
+    lam_ttv: float = 0.1  # condatvu-wavelet-ttv: temporal total variation
+    lam_l: float = 0.01  # lps: nuclear norm of L
+    lam_s: float = 3e-3  # lps: temporal-Fourier sparsity of S
+    wavelet: str = "sym8"
+    levels: int = 3
+    keep_coarse: bool = False
+    absolute: bool = False
+    owl_beta: float = 0.5
+    sigma: float = 0.5
+    ls_eps: float = 0.0
+    cost_every: int = 1
+    seed: int = 0
+
+    def validate(self) -> CSConfig:
+        if self.n_iter < 1:
+            raise ParameterError(f"n_iter must be >= 1, got {self.n_iter}")
+        for name in ("lam", "lam_tfft", "lam_ttv", "lam_l", "lam_s", "tol", "owl_beta", "ls_eps"):
+            v = getattr(self, name)
+            if not (v >= 0 and v == v and v != float("inf")):
+                raise ParameterError(f"{name} must be a finite number >= 0, got {v}")
+        if self.levels < 1 or self.sigma <= 0:
+            raise ParameterError("levels must be >= 1 and sigma > 0")
+        return self
+
+
+def _levels(cfg: CSConfig, shape) -> int:
+    """The requested number of scales, reduced until H and W are divisible by 2^levels."""
+    H, W = shape[-2:]
+    j = cfg.levels
+    while j > 1 and (H % 2**j or W % 2**j):
+        j -= 1
+    if H % 2**j or W % 2**j:
+        raise ShapeError(f"image {H}x{W} must have even sides for a wavelet transform; crop it")
+    return j
+
+
+def _tfft(x: torch.Tensor, inverse: bool = False) -> torch.Tensor:
+    """Orthonormal FFT along time of ``(B, 2, T, ...)`` (axis 2)."""
+    z = torch.complex(x[:, 0], x[:, 1])
+    z = (torch.fft.ifft if inverse else torch.fft.fft)(z, dim=1, norm="ortho")
+    return torch.stack((z.real, z.imag), dim=1)
+
+
+def _dt(x: torch.Tensor) -> torch.Tensor:
+    """Forward temporal difference ``(B, 2, T, ...)`` -> ``(B, 2, T-1, ...)``."""
+    return x[:, :, 1:] - x[:, :, :-1]
+
+
+def _dt_adj(u: torch.Tensor) -> torch.Tensor:
+    z = torch.zeros_like(u[:, :, :1])
+    return torch.cat((z, u), dim=2) - torch.cat((u, z), dim=2)
+
+
+def _shifted_mask(physics, y):
+    r"""For single-coil Cartesian data with even H, W the centring shifts cancel in the normal
+    operator: :math:`F_c^H M F_c = F^{-1}\,\mathrm{ifftshift}(M)\,F` (shift theorem). Returns
+    ``ifftshift(M)`` ``(B, T, H, W)``, or None when the general path must be used."""
+    from deepinv.physics import DynamicMRI
+
+    H, W = y.shape[-2:]
+    if type(physics) is not DynamicMRI or H % 2 or W % 2 or y.ndim != 5:
+        return None
+    return torch.fft.ifftshift(physics.mask[:, 0].expand(y.shape[0], *y.shape[2:]), dim=(-2, -1)).to(y.dtype)
+
+
+class _Problem:
+    """The data term of one reconstruction: gradient, Lipschitz constant, cost."""
+
+    def __init__(self, y: torch.Tensor, physics, cfg: CSConfig):
+        if not torch.isfinite(y).all():
+            raise ParameterError("k-space contains NaN or Inf")
+        self.y, self.physics, self.cfg = y, physics, cfg
+        self.x0 = physics.A_adjoint(y)
+        self._mask = _shifted_mask(physics, y)
+        gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+        v = torch.randn(self.x0.shape, generator=gen, dtype=self.x0.dtype).to(self.x0.device)
+        self.lipschitz = max(power_iteration(self.normal, v, n_iter=30), 1e-12)
+
+    def normal(self, x):
+        """:math:`A^H A x`."""
+        if self._mask is None:
+            return self.physics.A_adjoint(self.physics.A(x))
+        z = torch.fft.ifft2(self._mask * torch.fft.fft2(torch.complex(x[:, 0], x[:, 1])))
+        return torch.stack((z.real, z.imag), dim=1)
+
+    def grad(self, x):
+        """:math:`A^H (A x - y) = A^H A x - A^H y`."""
+        return self.normal(x) - self.x0
+
+    def data_cost(self, x) -> float:
+        return 0.5 * float(torch.sum((self.physics.A(x) - self.y) ** 2))
+
+
+def _run(solver: Callable, *, cfg: CSConfig, cost, progress: bool, callback, name: str, **kwargs):
+    """The layer that adds the progress bar and cost logging around a pure solver loop."""
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.n_iter, desc=name, unit="it", leave=False)
+
+    def cb(k, x, c):
+        if bar is not None:
+            bar.update(1)
+            if c is not None:
+                bar.set_postfix(cost=f"{c:.4g}")
+        if callback is not None:
+            callback(k, x, c)
+
+    use_cost = cost if cfg.cost_every else None
+    try:
+        return solver(cost=use_cost, callback=cb, n_iter=cfg.n_iter, tol=cfg.tol, **kwargs)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _keep(W: Wavelet, x0: torch.Tensor, cfg: CSConfig):
+    """Coefficients exempt from thresholding: the approximation band if ``keep_coarse``."""
+    return W.coarse_mask(x0.shape, x0.device) if cfg.keep_coarse else None
+
+
+def _max_coeff(c: torch.Tensor, keep) -> float:
+    mag = modulus(c)
+    return float((mag if keep is None else torch.where(keep, torch.zeros_like(mag), mag)).max())
+
+
+def _weight(cfg: CSConfig, rel: float, scale: Callable[[], float]) -> float:
+    """``rel`` as is when ``cfg.absolute``, else times the data-derived ``scale()``."""
+    return rel if cfg.absolute else rel * scale()
+
+
+def _l1(c: torch.Tensor, keep) -> float:
+    mag = modulus(c)
+    return float((mag if keep is None else torch.where(keep, torch.zeros_like(mag), mag)).sum())
+
+
+def _single_or_maps(physics, name: str):
+    if getattr(physics, "coilwise", False):
+        raise ParameterError(f"{name} needs coil maps for multi-coil k-space; use fista-grouplasso or fista-owl (calibrationless)")
+
+
+def _cfg(config, overrides) -> CSConfig:
+    cfg = config or CSConfig()
+    return replace(cfg, **overrides).validate() if overrides else cfg.validate()
+
+
+# ----------------------------------------------------------------------------------- methods
+
+
+@recon.register("ls", requires="maps")
+def least_squares(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
+    r"""Least squares :math:`(A^H A + \epsilon I) x = A^H y` by conjugate gradient (CG-SENSE)."""
+    cfg = _cfg(config, overrides)
+    _single_or_maps(physics, "ls")
+    x0 = physics.A_adjoint(y)
+
+    def normal(x):
+        return physics.A_adjoint(physics.A(x)) + cfg.ls_eps * x
+
+    cost = lambda x: 0.5 * float(torch.sum((physics.A(x) - y) ** 2))  # noqa: E731
+    return _run(conjugate_gradient, cfg=cfg, cost=cost, progress=progress, callback=callback, name="ls", x0=x0, normal=normal, rhs=x0).x
+
+
+def _synthesis(y, physics, cfg, progress, callback, solver, name, transform=None):
+    _single_or_maps(physics, name)
+    prob = _Problem(y, physics, cfg)
+    W = Wavelet(cfg.wavelet, _levels(cfg, y.shape))
+    fwd, adj = (W, W.adjoint) if transform is None else transform(W)
+    keep = _keep(W, prob.x0, cfg)
+    lam = _weight(cfg, cfg.lam, lambda: _max_coeff(fwd(prob.x0), keep))
+
+    def prox(v, step):
+        return adj(soft_threshold(fwd(v), step * lam, keep))
+
+    def cost(x):
+        return prob.data_cost(x) + lam * _l1(fwd(x), keep)
+
+    return _run(solver, cfg=cfg, cost=cost, progress=progress, callback=callback, name=name,
+                x0=prob.x0, grad=prob.grad, prox=prox, step=1.0 / prob.lipschitz).x
+
+
+@recon.register("fista-wavelet", requires="maps")
+def fista_wavelet(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
+    """Frame-by-frame orthogonal wavelet sparsity, FISTA (synthesis = analysis for orthogonal)."""
+    return _synthesis(y, physics, _cfg(config, overrides), progress, callback, fista, "fista-wavelet")
+
+
+@recon.register("pogm-wavelet", requires="maps")
+def pogm_wavelet(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
+    """Frame-by-frame orthogonal wavelet sparsity, POGM."""
+    return _synthesis(y, physics, _cfg(config, overrides), progress, callback, pogm, "pogm-wavelet")
+
+
+def _space_time(W: Wavelet):
+    """The unitary transform :math:`F_t \\Psi` (spatial wavelet, then temporal FFT)."""
+    return (lambda x: _tfft(W(x))), (lambda c: W.adjoint(_tfft(c, inverse=True)))
+
+
+@recon.register("fista-wavelet-tfft", requires="maps")
+def fista_wavelet_tfft(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
+    """Sparsity of the spatial wavelet coefficients in the temporal Fourier domain (k-t sparsity), FISTA."""
+    cfg = _cfg(config, overrides)
+    if y.shape[-3] < 2:
+        raise ShapeError("fista-wavelet-tfft needs at least 2 frames")
+    return _synthesis(y, physics, replace(cfg, lam=cfg.lam_tfft), progress, callback, fista, "fista-wavelet-tfft", _space_time)
+
+
+@recon.register("condatvu-wavelet", requires="maps")
+def condatvu_wavelet(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
+    """Analysis sparsity in the undecimated wavelet frame, Condat-Vu primal-dual."""
+    cfg = _cfg(config, overrides)
+    _single_or_maps(physics, "condatvu-wavelet")
+    prob = _Problem(y, physics, cfg)
+    U = Wavelet(cfg.wavelet, _levels(cfg, y.shape), undecimated=True)
+    keep = _keep(U, prob.x0, cfg)
+    c0 = U(prob.x0)
+    lam = _weight(cfg, cfg.lam, lambda: _max_coeff(c0, keep))
+    bound = lam if keep is None else torch.where(keep, torch.zeros_like(modulus(c0)), torch.full_like(modulus(c0), lam))
+    term = AnalysisTerm(U, U.adjoint, lambda u, s: project_linf(u, bound), norm2=1.0)
+
+    def cost(x):
+        return prob.data_cost(x) + lam * _l1(U(x), keep)
+
+    return _run(condat_vu, cfg=cfg, cost=cost, progress=progress, callback=callback, name="condatvu-wavelet",
+                x0=prob.x0, grad=prob.grad, terms=[term], lipschitz=prob.lipschitz, sigma=cfg.sigma).x
+
+
+@recon.register("condatvu-wavelet-ttv", requires="maps")
+def condatvu_wavelet_ttv(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
+    """Orthogonal wavelet sparsity (exact prox) plus temporal total variation (dual), Condat-Vu."""
+    cfg = _cfg(config, overrides)
+    _single_or_maps(physics, "condatvu-wavelet-ttv")
+    if y.shape[-3] < 2:
+        raise ShapeError("condatvu-wavelet-ttv needs at least 2 frames")
+    prob = _Problem(y, physics, cfg)
+    W = Wavelet(cfg.wavelet, _levels(cfg, y.shape))
+    keep = _keep(W, prob.x0, cfg)
+    lam = _weight(cfg, cfg.lam, lambda: _max_coeff(W(prob.x0), keep))
+    mu = _weight(cfg, cfg.lam_ttv, lambda: float(modulus(_dt(prob.x0)).max()))
+
+    def prox(v, step):
+        return W.adjoint(soft_threshold(W(v), step * lam, keep))
+
+    term = AnalysisTerm(_dt, _dt_adj, lambda u, s: project_linf(u, mu), norm2=4.0)
+
+    def cost(x):
+        return prob.data_cost(x) + lam * _l1(W(x), keep) + mu * float(modulus(_dt(x)).sum())
+
+    return _run(condat_vu, cfg=cfg, cost=cost, progress=progress, callback=callback, name="condatvu-wavelet-ttv",
+                x0=prob.x0, grad=prob.grad, terms=[term], lipschitz=prob.lipschitz, prox=prox, sigma=cfg.sigma).x
+
+
+@recon.register("lps", requires="maps")
+def low_rank_plus_sparse(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
+    r"""Low rank + sparse (Otazo et al. 2015): :math:`x = L + S`, nuclear norm of the Casorati
+    matrix of :math:`L` and temporal-Fourier sparsity of :math:`S`, by FISTA on :math:`(L, S)`."""
+    cfg = _cfg(config, overrides)
+    _single_or_maps(physics, "lps")
+    if y.shape[-3] < 2:
+        raise ShapeError("lps needs at least 2 frames")
+    prob = _Problem(y, physics, cfg)
+    x0 = prob.x0
+    B, _, T, H, W = x0.shape
+    lam_l = _weight(cfg, cfg.lam_l, lambda: float(torch.linalg.matrix_norm(torch.complex(x0[:, 0], x0[:, 1]).reshape(B, T, H * W), ord=2).max()))
+    mu = _weight(cfg, cfg.lam_s, lambda: float(modulus(_tfft(x0)).max()))
+
+    def grad(z):
+        g = prob.grad(z[0] + z[1])
+        return torch.stack((g, g))
+
+    def prox(z, step):
+        return torch.stack((svt(z[0], step * lam_l), _tfft(soft_threshold(_tfft(z[1]), step * mu), inverse=True)))
+
+    def cost(z):
+        s = torch.linalg.svdvals(torch.complex(z[0][:, 0], z[0][:, 1]).reshape(B, T, H * W))
+        return prob.data_cost(z[0] + z[1]) + lam_l * float(s.sum()) + mu * float(modulus(_tfft(z[1])).sum())
+
+    z0 = torch.stack((x0, torch.zeros_like(x0)))
+    res = _run(fista, cfg=cfg, cost=cost, progress=progress, callback=callback, name="lps",
+               x0=z0, grad=grad, prox=prox, step=1.0 / (2 * prob.lipschitz))
+    return res.x[0] + res.x[1]
+
+
+def _calibrationless(y, physics, cfg, progress, callback, name, make_prox):
+    """Reconstruct every coil image (no maps) and combine them by root-sum-of-squares."""
+    from dynmri.physics import coilwise_mri
+
+    if y.ndim != 6:
+        raise ShapeError(f"{name} needs multi-coil k-space (B, 2, N, T, H, W), got {tuple(y.shape)}")
+    if not getattr(physics, "coilwise", False):  # coil maps are known but not used
+        physics = coilwise_mri(physics.mask[:, 0])
+    prob = _Problem(y, physics, cfg)
+    Wv = Wavelet(cfg.wavelet, _levels(cfg, y.shape))
+    keep = _keep(Wv, prob.x0, cfg)
+    lam = _weight(cfg, cfg.lam, lambda: _max_coeff(Wv(prob.x0), keep))
+    shrink = make_prox(Wv, keep, prob.x0.shape)
+
+    def prox(v, step):
+        return Wv.adjoint(shrink(Wv(v), step * lam))
+
+    res = _run(fista, cfg=replace(cfg, cost_every=0) if cfg.cost_every == 0 else cfg, cost=prob.data_cost,
+               progress=progress, callback=callback, name=name, x0=prob.x0, grad=prob.grad, prox=prox, step=1.0 / prob.lipschitz)
+    x = res.x  # (B, 2, N, T, H, W)
+    mag = torch.sqrt((x**2).sum(dim=(1, 2)))
+    return torch.stack((mag, torch.zeros_like(mag)), dim=1)
+
+
+@recon.register("fista-grouplasso", requires="multicoil")
+def fista_grouplasso(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
+    """Calibrationless multi-coil: group sparsity of each wavelet coefficient across coils."""
+    cfg = _cfg(config, overrides)
+    return _calibrationless(y, physics, cfg, progress, callback, "fista-grouplasso",
+                            lambda W, keep, shape: (lambda c, t: group_soft_threshold(c, t, group_dim=2, keep=keep)))
+
+
+@recon.register("fista-owl", requires="multicoil")
+def fista_owl(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
+    """Calibrationless multi-coil: ordered weighted L1 per wavelet band across coils (band-based)."""
+    cfg = _cfg(config, overrides)
+
+    def make(W, keep, shape):
+        labels = W.band_index(shape)
+        return lambda c, t: owl(c, t, labels, beta=cfg.owl_beta, keep=keep)
+
+    return _calibrationless(y, physics, cfg, progress, callback, "fista-owl", make)
