@@ -145,3 +145,32 @@ def test_console_script_and_fast_import(tmp_path):
     assert float(dt) < 1.0 and torch_loaded == "False"
     res = subprocess.run([sys.executable, "-m", "dynmri", "simulate", "--accel", "0", "--out", str(tmp_path / "a.npz")], capture_output=True, text=True)
     assert res.returncode == 2 and res.stderr.strip() == "error: acceleration must be > 1, got 0.0"
+
+
+def test_reconstruct_cs_options(tmp_path, acq_file):
+    out = tmp_path / "r.npz"
+    run("reconstruct", acq_file, "--method", "fista-wavelet-tfft", "--iters", 5, "--set", "lam_tfft=0.001", "--set", "levels=2", "--out", out)
+    meta = Reconstruction.load(out).meta
+    assert meta["config"]["n_iter"] == 5 and meta["config"]["lam_tfft"] == 0.001 and meta["config"]["levels"] == 2
+    cfg = tmp_path / "cs.yaml"
+    cfg.write_text("n_iter: 3\nwavelet: db4\n")
+    run("reconstruct", acq_file, "--method", "lps", "--config", cfg, "--out", out)
+    assert Reconstruction.load(out).meta["config"]["wavelet"] == "db4"
+    fails("reconstruct", acq_file, "--method", "lps", "--set", "nope=1", "--out", out, match="expected FIELD=VALUE")
+    fails("reconstruct", acq_file, "--method", "lps", "--set", "n_iter=many", "--out", out, match="not a valid int")
+    fails("reconstruct", acq_file, "--method", "fista-wavelet", "--lam", -1, "--out", out, match="lam must be")
+    fails("reconstruct", acq_file, "--method", "pogm-wavelet", "--iters", 0, "--out", out, match="n_iter must be")
+    fails("reconstruct", acq_file, "--method", "fista-owl", "--out", out, match="needs multi-coil k-space")
+
+
+def test_benchmark_command(tmp_path):
+    out = tmp_path / "b"
+    res = run("benchmark", "--data", "phantom", "--accel", "4,8", "--methods", "lps,zero-filled", "--frames", 4, "--crop", 32, "--iters", 5, "--out", out)
+    assert "| zero-filled | 4 |" in res.output and "| lps | 8 |" in res.output
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert [(r["method"], r["accel"]) for r in rows] == [("zero-filled", 4), ("lps", 4), ("zero-filled", 8), ("lps", 8)]
+    assert all(r["psnr"] > 10 and r["frames_per_second"] > 0 for r in rows)
+    for name in ["results.csv", "results.md", "per_frame_psnr.png", "comparison_4x.gif", "comparison_8x.gif"]:
+        assert (out / name).stat().st_size > 0, name
+    fails("benchmark", "--methods", "magic", "--out", out, match="unknown methods")
+    fails("benchmark", "--accel", "4,x", "--out", out, match="comma-separated numbers")

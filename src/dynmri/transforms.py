@@ -1,0 +1,142 @@
+r"""Transforms for equivariant imaging of dynamic MRI videos ``(B, 2, T, H, W)``.
+
+DDEI's group draws, at each call, a time shift, or a smooth diffeomorphism, or a rotation.
+deepinv 0.5.0's ``A | B`` gets this wrong for videos (tested in ``tests/test_transforms.py``):
+its random choice inherits ``flatten_video_input`` from the *first* operand, so
+
+- ``ShiftTime() | (Diffeo | Rotate)`` never flattens, and the spatial transform raises on 5D
+  input whenever it is drawn (about half the calls);
+- ``(Diffeo | Rotate) | ShiftTime()`` always flattens ``(B, 2, T, H, W)`` to ``(B, 2T, H, W)``,
+  so the time shift rolls the mixed real/imaginary-time axis.
+
+:class:`RandomChoice` fixes this in one place: each member handles video input by its own
+rule, so a time shift moves whole complex frames and a spatial transform applies the same
+warp to every frame and both channels. Every transform gets its own seeded generator
+(deepinv transforms created without one share a default seed and draw the same sequence).
+
+:class:`SmoothWarp` is a fast smooth diffeomorphism (a random displacement field, low
+resolution upsampled bicubically, small enough to be invertible) offered beside deepinv's CPAB,
+which needs ``libcpab``.
+
+Examples
+--------
+>>> import torch
+>>> from dynmri.transforms import ddei_transform
+>>> T = ddei_transform(seed=0)
+>>> T(torch.randn(1, 2, 6, 32, 32)).shape
+torch.Size([1, 2, 6, 32, 32])
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from dynmri.errors import ParameterError
+
+
+def _transform_base():
+    from deepinv.transform import Transform
+
+    return Transform
+
+
+def _rng(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed))
+
+
+def random_choice(*members, seed: int = 0):
+    """A transform that applies one of ``members``, drawn uniformly at each call (seeded)."""
+    Transform = _transform_base()
+
+    class RandomChoice(Transform):
+        def __init__(self):
+            super().__init__(flatten_video_input=False, rng=_rng(seed))
+            self.members = torch.nn.ModuleList(members)
+            self.recent_choice = None
+
+        def get_params(self, x: torch.Tensor) -> dict:
+            k = int(torch.randint(len(self.members), (1,), generator=self.rng))
+            self.recent_choice = k
+            return {"choice": k, **self.members[k].get_params(x)}
+
+        def transform(self, x: torch.Tensor, choice: int | None = None, **params) -> torch.Tensor:
+            k = self.recent_choice if choice is None else int(choice)
+            return self.members[k].transform(x, **params)
+
+        def inverse(self, x: torch.Tensor, choice: int | None = None, **params) -> torch.Tensor:
+            k = self.recent_choice if choice is None else int(choice)
+            return self.members[k].inverse(x, **params)
+
+    if not members:
+        raise ParameterError("random_choice needs at least one transform")
+    return RandomChoice()
+
+
+def smooth_warp(strength: float = 0.04, grid: int = 4, n_trans: int = 1, seed: int = 0):
+    r"""Random smooth diffeomorphism: a displacement field drawn on a ``grid x grid`` lattice
+    (Gaussian, std ``strength`` in normalised [-1, 1] units), upsampled bicubically, applied by
+    bilinear ``grid_sample`` with reflection padding. The same field warps every frame and both
+    channels of a video; a fresh field is drawn per call."""
+    Transform = _transform_base()
+    if strength < 0 or grid < 2:
+        raise ParameterError("smooth_warp needs strength >= 0 and grid >= 2")
+
+    class SmoothWarp(Transform):
+        def __init__(self):
+            super().__init__(n_trans=n_trans, flatten_video_input=True, rng=_rng(seed))
+
+        def _get_params(self, x: torch.Tensor) -> dict:
+            coarse = torch.randn(self.n_trans, 2, grid, grid, generator=self.rng) * strength
+            return {"field": coarse}
+
+        def _transform(self, x: torch.Tensor, field: torch.Tensor = None, **kwargs) -> torch.Tensor:
+            B, _, H, W = x.shape
+            disp = F.interpolate(field.to(x.device, x.dtype), size=(H, W), mode="bicubic", align_corners=True)
+            ys, xs = torch.meshgrid(torch.linspace(-1, 1, H, device=x.device, dtype=x.dtype), torch.linspace(-1, 1, W, device=x.device, dtype=x.dtype), indexing="ij")
+            base = torch.stack((xs, ys), dim=-1)  # (H, W, 2) as grid_sample wants (x, y)
+            outs = []
+            for d in disp:
+                g = (base + d.permute(1, 2, 0)).expand(B, H, W, 2)
+                outs.append(F.grid_sample(x, g, mode="bilinear", padding_mode="reflection", align_corners=True))
+            return torch.cat(outs, dim=0)
+
+        def inverse(self, x: torch.Tensor, field: torch.Tensor = None, **params) -> torch.Tensor:
+            return self.transform(x, field=-field)  # first-order inverse of a small field
+
+    return SmoothWarp()
+
+
+def time_shift(seed: int = 0, padding: str = "wrap"):
+    """deepinv's ``ShiftTime`` with its own generator (``wrap`` = circular, as for cine)."""
+    from deepinv.transform import ShiftTime
+
+    return ShiftTime(padding=padding, rng=_rng(seed))
+
+
+def rotate(seed: int = 0):
+    """deepinv's ``Rotate`` (any angle, bilinear) with its own generator."""
+    from deepinv.transform import Rotate
+
+    return Rotate(rng=_rng(seed), multiples=1, positive=False, interpolation_mode="bilinear")
+
+
+def cpab(seed: int = 0):
+    """deepinv's CPAB diffeomorphism (needs ``pip install libcpab``)."""
+    try:
+        from deepinv.transform import CPABDiffeomorphism
+
+        return CPABDiffeomorphism(rng=_rng(seed))
+    except ImportError as exc:  # pragma: no cover - depends on the optional extra
+        raise ParameterError("the CPAB diffeomorphism needs libcpab: pip install libcpab (or use diffeo='smooth')") from exc
+
+
+DIFFEOS = {"smooth": smooth_warp, "cpab": cpab}
+
+
+def ddei_transform(seed: int = 0, diffeo: str = "smooth"):
+    """DDEI's group: a time shift, or a (smooth or CPAB) diffeomorphism, or a rotation, each drawn
+    with probability 1/3 (deepinv's nested ``A | (B | C)`` gives 1/2, 1/4, 1/4)."""
+    if diffeo not in DIFFEOS:
+        raise ParameterError(f"diffeo must be one of {', '.join(DIFFEOS)}, got {diffeo!r}")
+    return random_choice(time_shift(seed + 1), DIFFEOS[diffeo](seed=seed + 2), rotate(seed + 3), seed=seed)
