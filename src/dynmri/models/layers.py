@@ -1,0 +1,48 @@
+"""Building blocks shared by the networks: data consistency and video/frame reshapes."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class DataConsistency(nn.Module):
+    r"""A learnable data-consistency step :math:`x \leftarrow x - \eta A^H(Ax - y)`,
+    :math:`\eta = \sigma(p) \in (0, 1)`.
+
+    For single-coil Cartesian MRI this is exactly the noise-weighted k-space replacement of
+    Qin et al. with :math:`\eta = \nu/(1 + \nu)`: sampled k-space becomes
+    :math:`(F x + \nu y)/(1 + \nu)`, the rest is kept. For other operators (coil maps, split
+    physics in SSDU) it is a gradient step with step :math:`\eta \le 1 / \|A\|^2`. Every
+    instance owns its parameter (the public reference shared one through a default argument).
+    """
+
+    def __init__(self, init_step: float = 0.98):
+        super().__init__()
+        self.p = nn.Parameter(torch.logit(torch.tensor(float(init_step))))
+
+    @property
+    def step(self) -> torch.Tensor:
+        return torch.sigmoid(self.p)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, physics) -> torch.Tensor:
+        return x - self.step * physics.A_adjoint(physics.A(x) - y)
+
+
+def frames_to_batch(x: torch.Tensor) -> torch.Tensor:
+    """``(B, C, T, H, W)`` -> ``(B T, C, H, W)``."""
+    B, C, T, H, W = x.shape
+    return x.transpose(1, 2).reshape(B * T, C, H, W)
+
+
+def batch_to_frames(x: torch.Tensor, T: int) -> torch.Tensor:
+    """``(B T, C, H, W)`` -> ``(B, C, T, H, W)``."""
+    BT, C, H, W = x.shape
+    return x.reshape(BT // T, T, C, H, W).transpose(1, 2)
+
+
+def zero_init(layer: nn.Module) -> nn.Module:
+    nn.init.zeros_(layer.weight)
+    if getattr(layer, "bias", None) is not None:
+        nn.init.zeros_(layer.bias)
+    return layer
