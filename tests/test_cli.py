@@ -72,8 +72,10 @@ def test_multicoil_noise_vdlines(tmp_path):
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.name for c in CONFIGS])
 def test_every_shipped_config_loads(config):
     from dynmri.config import SimulateConfig, load_config
+    from dynmri.train import TrainConfig
 
-    cfg = load_config(SimulateConfig, config)
+    kind = {"simulate": SimulateConfig, "train": TrainConfig}[config.name.split("-")[0]]
+    cfg = load_config(kind, config)
     assert cfg.accel > 1
 
 

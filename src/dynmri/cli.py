@@ -439,6 +439,54 @@ def benchmark(
     typer.echo(table)
 
 
+@app.command(
+    epilog="Examples:\n\n"
+    "  dynmri train --data phantom --model crnn --loss ddei --accel 8 --epochs 2 --out runs/demo\n\n"
+    "  dynmri train --config src/dynmri/configs/train-crnn-ddei-sunnybrook.yaml --data ../shared/data/sunnybrook-ep-cine/E774S5-shortAxis --out runs/ddei\n\n"
+    "  dynmri train --out runs/ddei --config ... --resume     (continue an interrupted run exactly)\n\n"
+    "Losses: supervised-l2, supervised-l1, mc, ssdu, ei-rotate, ei-time, ddei. Models: see 'dynmri models'."
+)
+@friendly_errors
+def train(
+    out: Path = typer.Option(..., help="Run folder (config.json, metrics.csv, curves.png, checkpoint.pt, best.pt)."),
+    data: str | None = typer.Option(None, help="Training data (any --data source); the test split is never used."),
+    model: str | None = typer.Option(None, help="Network name."),
+    loss: str | None = typer.Option(None, help="Training paradigm."),
+    accel: float | None = typer.Option(None, help="Acceleration."),
+    epochs: int | None = typer.Option(None, help="Epochs."),
+    lr: float | None = typer.Option(None, help="Learning rate."),
+    batch_size: int | None = typer.Option(None, help="Batch size."),
+    window: int | None = typer.Option(None, help="Frames per training window."),
+    crop: int | None = typer.Option(None, help="Centre crop."),
+    steps_per_epoch: int | None = typer.Option(None, help="Cap on steps per epoch."),
+    seed: int | None = typer.Option(None, help="Seed."),
+    config: Path | None = typer.Option(None, help="YAML overriding TrainConfig (model_cfg, loss_cfg, schedule, ...)."),
+    resume: bool = typer.Option(False, help="Continue from OUT/checkpoint.pt."),
+    threads: int | None = typer.Option(None, help="torch threads."),
+):
+    """Train a reconstruction network, with or without ground truth."""
+    from dynmri.config import load_config
+    from dynmri.train import TrainConfig
+    from dynmri.train import train as run_training
+
+    _set_threads(threads)
+    cfg = load_config(TrainConfig, config, data=data, model=model, loss=loss, accel=accel, epochs=epochs, lr=lr, batch_size=batch_size,
+                      window=window, crop=crop, steps_per_epoch=steps_per_epoch, seed=seed)
+    result = run_training(cfg, out, resume=resume)
+    last = result["history"][-1]
+    typer.echo(f"trained {cfg.model} with {cfg.loss} for {last['epoch']} epochs: " + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "epoch"))
+    typer.echo(f"wrote {out}/ (best held-out score {result['best']:.4g})")
+
+
+@app.command(epilog="Example:\n\n  dynmri models")
+def models():
+    """The networks and their parameter counts at default settings."""
+    from dynmri.models import count_parameters, get_model, model_names
+
+    for name in model_names():
+        typer.echo(f"{name:22s} {count_parameters(get_model(name)):>10,d} parameters")
+
+
 @app.command(epilog="Example:\n\n  dynmri info")
 def info():
     """Versions, device, threads and the registered methods and masks."""

@@ -1,0 +1,64 @@
+"""Training: exact resume, the NaN guard, validation without ground truth, the CLI."""
+
+import json
+
+import pytest
+import torch
+
+from dynmri.train import TrainConfig, TrainingError, load_trained, train
+
+TINY = TrainConfig(data="phantom", n_phantoms=4, phantom_frames=8, phantom_size=32, crop=None, window=4, stride=4,
+                   model_cfg={"channels": 4, "cascades": 1}, loss="ddei", epochs=2, steps_per_epoch=3)
+
+
+def _weights(run):
+    return torch.load(run / "checkpoint.pt", weights_only=False)["model"]
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    train(TINY, tmp_path / "full", progress=False)
+    # interrupted after epoch 1: stop with an error at the first step of epoch 2, then resume
+    with pytest.raises(TrainingError):
+        train(TINY, tmp_path / "part", progress=False, fail_at_step=3)  # 3 steps per epoch
+    assert torch.load(tmp_path / "part" / "checkpoint.pt", weights_only=False)["epoch"] == 1
+    train(TINY, tmp_path / "part", progress=False, resume=True)
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "part")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_nan_guard_keeps_last_good_checkpoint(tmp_path):
+    with pytest.raises(TrainingError, match="loss became nan at epoch 1"):
+        train(TINY, tmp_path / "r", progress=False, fail_at_step=0)
+    assert not (tmp_path / "r" / "checkpoint.pt").exists()
+    with pytest.raises(Exception, match="already holds a run"):
+        train(TINY, tmp_path / "r", progress=False)
+
+
+def test_history_validation_and_loading(tmp_path):
+    out = train(TINY, tmp_path / "r", progress=False)
+    row = out["history"][-1]
+    assert {"train_loss", "val_holdout_nmse", "val_psnr", "lr", "frames_per_second"} <= set(row)
+    assert 0 < row["val_holdout_nmse"] < 2
+    model, cfg = load_trained(tmp_path / "r")
+    assert cfg.model == "crnn" and sum(p.numel() for p in model.parameters()) > 0
+    lines = (tmp_path / "r" / "metrics.csv").read_text().splitlines()
+    assert lines[0].startswith("epoch") and len(lines) == 3
+    with pytest.raises(Exception, match="schedule"):
+        train(TrainConfig(schedule="linear"), tmp_path / "x")
+
+
+def test_cli_two_epochs_on_phantom(tmp_path):
+    from typer.testing import CliRunner
+
+    from dynmri.cli import app
+
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text("n_phantoms: 4\nphantom_frames: 8\nphantom_size: 32\nwindow: 4\nmodel_cfg: {channels: 4, cascades: 1}\n")
+    res = CliRunner().invoke(app, ["train", "--config", str(cfg), "--crop", "0", "--loss", "mc", "--epochs", "2", "--out", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    assert "trained crnn with mc for 2 epochs" in res.output
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["loss"] == "mc"
+    res = CliRunner().invoke(app, ["train", "--loss", "magic", "--out", str(tmp_path / "run2")])
+    assert res.exit_code == 2 and "unknown loss" in res.output
+    res = CliRunner().invoke(app, ["models"])
+    assert "crnn" in res.output and "parameters" in res.output
