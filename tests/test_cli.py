@@ -172,7 +172,7 @@ def test_benchmark_command(tmp_path):
     rows = json.loads((out / "results.json").read_text())["rows"]
     assert [(r["method"], r["accel"]) for r in rows] == [("zero-filled", 4), ("lps", 4), ("zero-filled", 8), ("lps", 8)]
     assert all(r["psnr"] > 10 and r["frames_per_second"] > 0 for r in rows)
-    for name in ["results.csv", "results.md", "per_frame_psnr.png", "comparison_4x.gif", "comparison_8x.gif"]:
+    for name in ["results.csv", "results.md", "per_frame_psnr_4x.png", "per_frame_psnr_8x.png", "comparison_4x.gif", "comparison_8x.gif"]:
         assert (out / name).stat().st_size > 0, name
     fails("benchmark", "--methods", "magic", "--out", out, match="unknown methods")
     fails("benchmark", "--accel", "4,x", "--out", out, match="comma-separated numbers")

@@ -211,6 +211,9 @@ def reconstruct(
     acquisition: Path = typer.Argument(..., help="Acquisition file (.npz or .h5)."),
     out: Path = typer.Option(..., help="Output reconstruction file (.npz or .h5)."),
     method: str = typer.Option("zero-filled", help="Reconstruction method (see 'dynmri info')."),
+    model: str | None = typer.Option(None, help="A trained network instead of --method: run folder, .pt file or shipped name."),
+    window: int | None = typer.Option(None, help="Frames per network window (default: its training window)."),
+    overlap: int | None = typer.Option(None, help="Overlap of consecutive windows (default: half a window)."),
     video: Path | None = typer.Option(None, help="Also write a side-by-side video (.gif or .mp4)."),
     slice_: int = typer.Option(0, "--slice", help="Slice shown in the video."),
     iters: int | None = typer.Option(None, help="Iterations of iterative methods (default: dynmri.cs.CSConfig)."),
@@ -225,6 +228,8 @@ def reconstruct(
     from dynmri.recon import REQUIRES, applicable, get_method, reconstruct_acquisition
 
     _set_threads(threads)
+    if model is not None:
+        return _reconstruct_network(acquisition, out, model, window, overlap, video, slice_)
     get_method(method)
     options = {}
     if REQUIRES[method] != "any":
@@ -247,6 +252,24 @@ def reconstruct(
     typer.echo(f"wrote {out}: {method}, {n_frames} frames in {secs:.2f} s ({n_frames / secs:.1f} frames/s)")
     if video is not None:
         _write_video(video, acq, {method: recon}, slice_)
+        typer.echo(f"wrote {video}")
+
+
+def _reconstruct_network(acquisition, out, weights, window, overlap, video, slice_):
+    from dynmri.io import Acquisition, Reconstruction
+    from dynmri.recon import reconstruct_with_model
+
+    acq = Acquisition.load(acquisition)
+    import deepinv.physics  # noqa: F401  (import time is not reconstruction time)
+
+    t0 = time.perf_counter()
+    recon = reconstruct_with_model(acq, weights, window=window, overlap=overlap, progress=True)
+    secs = time.perf_counter() - t0
+    n_frames = recon.shape[0] * recon.shape[1]
+    Reconstruction(recon, {"method": f"network:{weights}", "acquisition": str(acquisition), "seconds": secs, "frames_per_second": n_frames / secs}).save(out)
+    typer.echo(f"wrote {out}: network {weights}, {n_frames} frames in {secs:.2f} s ({n_frames / secs:.1f} frames/s)")
+    if video is not None:
+        _write_video(video, acq, {"network": recon}, slice_)
         typer.echo(f"wrote {video}")
 
 
@@ -365,6 +388,7 @@ def benchmark(
     data: str = typer.Option("phantom", help="Any --data source accepted by simulate."),
     accel: str = typer.Option("4,8,16", help="Accelerations, comma separated."),
     methods: str | None = typer.Option(None, help="Comma-separated methods (default: every applicable one)."),
+    networks: str | None = typer.Option(None, "--models", help="Comma-separated trained networks (run folders, .pt files, shipped names)."),
     mask: str = typer.Option("gaussian", help="Mask kind."),
     frames: int = typer.Option(12, help="Frames per video."),
     crop: int | None = typer.Option(128, help="Centre crop (pixels); 0 for none."),
@@ -415,7 +439,24 @@ def benchmark(
             rows.append({"method": name, "accel": r, "achieved_accel": acq.meta["achieved_acceleration"],
                          **{k: m[k] for k in ("psnr", "psnr_std", "ssim", "ssim_std", "nmse", "nmse_std")},
                          "seconds": secs, "frames_per_second": n_frames / secs, "slices": acq.kspace.shape[0], "frames": frames})
-            curves[f"{name} {r:g}x"] = m["per_frame"]["psnr"]
+            curves.setdefault(r, {})[name] = m["per_frame"]["psnr"]
+            recons[name] = rec
+            typer.echo(f"{r:g}x {name}: PSNR {m['psnr']:.2f} SSIM {m['ssim']:.3f} ({secs:.1f} s)")
+        for spec in [s.strip() for s in (networks or "").split(",") if s.strip()]:
+            from dynmri.recon import reconstruct_with_model
+            from dynmri.train import load_trained, resolve_weights
+
+            _, tcfg = load_trained(resolve_weights(spec))
+            name = f"{tcfg.model}-{tcfg.loss}"
+            t0 = time.perf_counter()
+            rec = reconstruct_with_model(acq, spec, progress=True)
+            secs = time.perf_counter() - t0
+            m = score(rec, acq.target)
+            n_frames = rec.shape[0] * rec.shape[1]
+            rows.append({"method": name, "accel": r, "achieved_accel": acq.meta["achieved_acceleration"],
+                         **{k: m[k] for k in ("psnr", "psnr_std", "ssim", "ssim_std", "nmse", "nmse_std")},
+                         "seconds": secs, "frames_per_second": n_frames / secs, "slices": acq.kspace.shape[0], "frames": frames})
+            curves.setdefault(r, {})[name] = m["per_frame"]["psnr"]
             recons[name] = rec
             typer.echo(f"{r:g}x {name}: PSNR {m['psnr']:.2f} SSIM {m['ssim']:.3f} ({secs:.1f} s)")
         best = sorted((k for k in recons if k != "zero-filled"), key=lambda k: -next(x["psnr"] for x in rows if x["method"] == k and x["accel"] == r))[:2]
@@ -426,7 +467,7 @@ def benchmark(
     writer.writeheader()
     writer.writerows(rows)
     write_text_atomic(out / "results.csv", buf.getvalue())
-    write_text_atomic(out / "results.json", json.dumps({"data": data, "slices": slices, "rows": rows, "per_frame_psnr": curves}, indent=1))
+    write_text_atomic(out / "results.json", json.dumps({"data": data, "slices": slices, "rows": rows, "per_frame_psnr": {f"{r:g}": c for r, c in curves.items()}}, indent=1))
     lines = [f"{data}: test slices {slices}, {frames} frames, crop {crop}, {mask} mask, seed {seed}, "
              f"{cfg_cs.n_iter} iterations, {__import__('torch').get_num_threads()} thread(s)", "",
              "| method | R | PSNR (dB) | SSIM | NMSE | time (s) | frames/s |", "|---|---|---|---|---|---|---|"]
@@ -435,7 +476,8 @@ def benchmark(
                      f"| {x['nmse']:.4f} | {x['seconds']:.1f} | {x['frames_per_second']:.1f} |")
     table = "\n".join(lines)
     write_text_atomic(out / "results.md", table + "\n")
-    save_frame_curves(out / "per_frame_psnr.png", curves)
+    for r, c in curves.items():
+        save_frame_curves(out / f"per_frame_psnr_{r:g}x.png", c, title=f"{r:g}x, mean over test slices")
     typer.echo(table)
 
 
@@ -476,6 +518,18 @@ def train(
     last = result["history"][-1]
     typer.echo(f"trained {cfg.model} with {cfg.loss} for {last['epoch']} epochs: " + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "epoch"))
     typer.echo(f"wrote {out}/ (best held-out score {result['best']:.4g})")
+
+
+@app.command(epilog="Example:\n\n  dynmri weights")
+def weights():
+    """The trained weights shipped with dynmri (use them with reconstruct --model NAME)."""
+    from dynmri.train import shipped_weights
+
+    shipped = shipped_weights()
+    if not shipped:
+        typer.echo("no weights shipped yet (train your own: dynmri train --help)")
+    for name, path in shipped.items():
+        typer.echo(f"{name:28s} {path}")
 
 
 @app.command(epilog="Example:\n\n  dynmri models")

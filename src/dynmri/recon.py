@@ -70,6 +70,33 @@ def _load_methods():
     import dynmri.cs  # noqa: F401
 
 
+def reconstruct_with_model(acq, weights, *, window: int | None = None, overlap: int | None = None, device: str = "cpu", progress: bool = False) -> np.ndarray:
+    """Reconstruct an :class:`~dynmri.io.Acquisition` with a trained network (run folder, weights
+    file or shipped name), window by window for videos longer than its training window."""
+    from tqdm.auto import tqdm
+
+    from dynmri._complex import channels_to_np, np_to_channels
+    from dynmri.errors import ParameterError
+    from dynmri.physics import make_physics
+    from dynmri.train import load_trained, resolve_weights, sliding_window
+
+    model, cfg = load_trained(resolve_weights(weights))
+    model = model.to(device)
+    window = window or cfg.window
+    overlap = window // 2 if overlap is None else overlap
+    if acq.multicoil and acq.coil_maps is None:
+        raise ParameterError("networks need single-coil k-space or coil maps")
+    out = []
+    for s in tqdm(range(acq.kspace.shape[0]), desc=f"{cfg.model}-{cfg.loss}", disable=not progress, unit="slice"):
+        mask = torch.from_numpy(acq.mask[s : s + 1].astype(np.float32)).to(device)
+        maps = None if acq.coil_maps is None else torch.from_numpy(acq.coil_maps[s : s + 1]).to(device)
+        y = np_to_channels(acq.kspace[s : s + 1]).to(device)
+        with torch.no_grad():
+            x = sliding_window(model, y, lambda a, b, m=mask, c=maps: make_physics(m[:, a:b], c), acq.mask.shape[1], window, overlap)
+        out.append(channels_to_np(x)[0])
+    return np.stack(out)
+
+
 def method_names() -> list[str]:
     """Every registered reconstruction method."""
     _load_methods()

@@ -305,3 +305,54 @@ def load_trained(path: str | Path):
     except (KeyError, RuntimeError, EOFError, OSError, TypeError) as exc:
         raise DataError(f"{file}: unreadable or incompatible weights ({type(exc).__name__}: {exc})") from exc
     return model.eval(), cfg
+
+
+def weights_dir() -> Path:
+    """Folder of the weights shipped inside the package (``<name>.pt`` + ``<name>.json``)."""
+    return Path(__file__).parent / "weights"
+
+
+def shipped_weights() -> dict[str, Path]:
+    """Shipped weights by name."""
+    d = weights_dir()
+    return {p.stem: p for p in sorted(d.glob("*.pt"))} if d.is_dir() else {}
+
+
+def resolve_weights(spec: str | Path) -> Path:
+    """A run folder, a ``.pt`` file, or the name of shipped weights -> a path."""
+    from dynmri.errors import DataError
+
+    path = Path(spec)
+    if path.exists():
+        return path
+    shipped = shipped_weights()
+    if str(spec) in shipped:
+        return shipped[str(spec)]
+    names = ", ".join(shipped) or "none shipped yet"
+    raise DataError(f"{spec}: not a run folder, a weights file or a shipped name ({names})")
+
+
+def sliding_window(model, y: torch.Tensor, physics_for, frames: int, window: int, overlap: int) -> torch.Tensor:
+    r"""Reconstruct a long video window by window and blend the overlaps.
+
+    ``physics_for(t0, t1)`` gives the operator of frames ``t0:t1``; ``y`` is ``(1, 2, [N,] T, H, W)``.
+    Overlapping frames are averaged with triangular weights (largest at a window's centre).
+    """
+    if frames <= window:
+        return model(y, physics_for(0, frames))
+    if not 0 <= overlap < window:
+        raise ParameterError(f"overlap must be in [0, window), got {overlap} for window {window}")
+    stride = window - overlap
+    starts = list(range(0, frames - window + 1, stride))
+    if starts[-1] != frames - window:
+        starts.append(frames - window)
+    ramp = torch.minimum(torch.arange(1, window + 1), torch.arange(window, 0, -1)).double()
+    out, weight = None, torch.zeros(frames, dtype=torch.float64)
+    for t0 in starts:
+        yw = y[..., t0 : t0 + window, :, :]
+        xw = model(yw, physics_for(t0, t0 + window)).double()
+        if out is None:
+            out = torch.zeros(*xw.shape[:2], frames, *xw.shape[3:], dtype=torch.float64)
+        out[:, :, t0 : t0 + window] += xw * ramp.view(1, 1, -1, 1, 1)
+        weight[t0 : t0 + window] += ramp
+    return (out / weight.view(1, 1, -1, 1, 1)).to(y.dtype)

@@ -107,7 +107,7 @@ def save_xt_profiles(path: str | Path, panels: dict[str, np.ndarray], row: int |
     return Path(path)
 
 
-def save_frame_curves(path: str | Path, curves: dict[str, list[float]], ylabel: str = "PSNR (dB)") -> Path:
+def save_frame_curves(path: str | Path, curves: dict[str, list[float]], ylabel: str = "PSNR (dB)", title: str | None = None) -> Path:
     """One line per entry of ``curves`` (a per-frame metric), frames on the x axis."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -117,6 +117,8 @@ def save_frame_curves(path: str | Path, curves: dict[str, list[float]], ylabel: 
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
