@@ -404,7 +404,14 @@ def benchmark(
     from dynmri.errors import ParameterError
     from dynmri.io import write_text_atomic
     from dynmri.metrics import evaluate as score
-    from dynmri.recon import REQUIRES, applicable, method_names, reconstruct_acquisition
+    from dynmri.recon import (
+        REQUIRES,
+        applicable,
+        method_names,
+        reconstruct_acquisition,
+        reconstruct_with_model,
+    )
+    from dynmri.train import load_trained, resolve_weights
     from dynmri.viz import save_comparison, save_frame_curves
 
     _set_threads(threads)
@@ -428,28 +435,14 @@ def benchmark(
         sim = SimulateConfig(data=data, accel=r, mask=mask, frames=frames, crop=crop or None, slices=slices, seed=seed, n_phantoms=4).validate()
         acq = simulate_from_config(sim)
         recons = {}
-        for name in names:
-            if not applicable(name, acq.multicoil, acq.coil_maps is not None):
-                continue
-            t0 = time.perf_counter()
-            rec = reconstruct_acquisition(acq, name, progress=True, **({"config": cfg_cs} if REQUIRES[name] != "any" else {}))
-            secs = time.perf_counter() - t0
-            m = score(rec, acq.target)
-            n_frames = rec.shape[0] * rec.shape[1]
-            rows.append({"method": name, "accel": r, "achieved_accel": acq.meta["achieved_acceleration"],
-                         **{k: m[k] for k in ("psnr", "psnr_std", "ssim", "ssim_std", "nmse", "nmse_std")},
-                         "seconds": secs, "frames_per_second": n_frames / secs, "slices": acq.kspace.shape[0], "frames": frames})
-            curves.setdefault(r, {})[name] = m["per_frame"]["psnr"]
-            recons[name] = rec
-            typer.echo(f"{r:g}x {name}: PSNR {m['psnr']:.2f} SSIM {m['ssim']:.3f} ({secs:.1f} s)")
+        runs = [(name, lambda a, n=name: reconstruct_acquisition(a, n, progress=True, **({"config": cfg_cs} if REQUIRES[n] != "any" else {})))
+                for name in names if applicable(name, acq.multicoil, acq.coil_maps is not None)]
         for spec in [s.strip() for s in (networks or "").split(",") if s.strip()]:
-            from dynmri.recon import reconstruct_with_model
-            from dynmri.train import load_trained, resolve_weights
-
-            _, tcfg = load_trained(resolve_weights(spec))
-            name = f"{tcfg.model}-{tcfg.loss}"
+            tcfg = load_trained(resolve_weights(spec))[1]
+            runs.append((f"{tcfg.model}-{tcfg.loss}", lambda a, s=spec: reconstruct_with_model(a, s, progress=True)))
+        for name, run in runs:
             t0 = time.perf_counter()
-            rec = reconstruct_with_model(acq, spec, progress=True)
+            rec = run(acq)
             secs = time.perf_counter() - t0
             m = score(rec, acq.target)
             n_frames = rec.shape[0] * rec.shape[1]
@@ -460,8 +453,8 @@ def benchmark(
             recons[name] = rec
             typer.echo(f"{r:g}x {name}: PSNR {m['psnr']:.2f} SSIM {m['ssim']:.3f} ({secs:.1f} s)")
         best = sorted((k for k in recons if k != "zero-filled"), key=lambda k: -next(x["psnr"] for x in rows if x["method"] == k and x["accel"] == r))[:2]
-        save_comparison(out / f"comparison_{r:g}x.gif", {"ground truth": acq.target[0], "zero-filled": recons["zero-filled"][0]} | {k: recons[k][0] for k in best},
-                        reference=acq.target[0]) if "zero-filled" in recons else None
+        panels = {"ground truth": acq.target[0]} | {k: recons[k][0] for k in ["zero-filled", *best] if k in recons}
+        save_comparison(out / f"comparison_{r:g}x.gif", panels, reference=acq.target[0])
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
     writer.writeheader()

@@ -58,6 +58,16 @@ def _rel_change(new: Tensor, old: Tensor) -> float:
     return float(torch.linalg.vector_norm(new - old) / torch.clamp(torch.linalg.vector_norm(old), min=1e-30))
 
 
+def _finish_step(res: SolverResult, k: int, x_new: Tensor, x_old: Tensor, cost, callback, tol: float) -> bool:
+    """Record iteration ``k`` (cost, callback, count); True when the relative change of the
+    iterate is below ``tol`` (never at the first iteration, where some solvers do not move)."""
+    change = _rel_change(x_new, x_old)
+    _record(res, k, x_new, cost, callback)
+    res.n_iter = k + 1
+    res.converged = bool(tol and k > 0 and change < tol)
+    return res.converged
+
+
 def _record(res: SolverResult, k: int, x: Tensor, cost, callback):
     c = float(cost(x)) if cost is not None else None
     if c is not None:
@@ -98,12 +108,9 @@ def fista(
         x_new = prox(z - step * grad(z), step)
         t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
         z = x_new + ((t - 1) / t_new) * (x_new - x)
-        change = _rel_change(x_new, x)
+        done = _finish_step(res, k, x_new, x, cost, callback, tol)
         x, t = x_new, t_new
-        _record(res, k, x, cost, callback)
-        res.n_iter = k + 1
-        if tol and k > 0 and change < tol:
-            res.converged = True
+        if done:
             break
     res.x = x
     return res
@@ -149,12 +156,9 @@ def pogm(
         )
         gamma = step * (2 * theta + theta_new - 1) / theta_new
         x_new = prox(z, gamma)
-        change = _rel_change(x_new, x)
+        done = _finish_step(res, k, x_new, x, cost, callback, tol)
         x, w_prev, theta = x_new, w, theta_new
-        _record(res, k, x, cost, callback)
-        res.n_iter = k + 1
-        if tol and k > 0 and change < tol:
-            res.converged = True
+        if done:
             break
     res.x = x
     return res
@@ -211,12 +215,9 @@ def condat_vu(
             x_new = prox(x_new, tau)
         bar = 2 * x_new - x
         duals = [t.prox_conj(u + sigma * t.op(bar), sigma) for t, u in zip(terms, duals, strict=True)]
-        change = _rel_change(x_new, x)
+        done = _finish_step(res, k, x_new, x, cost, callback, tol)
         x = x_new
-        _record(res, k, x, cost, callback)
-        res.n_iter = k + 1
-        if tol and k > 0 and change < tol:
-            res.converged = True
+        if done:
             break
     res.x = x
     return res
