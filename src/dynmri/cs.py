@@ -63,8 +63,8 @@ class CSConfig:
     lam: float = 3e-4  # spatial wavelet weight (every method with a wavelet term)
     lam_tfft: float = 3e-4  # fista-wavelet-tfft: wavelet x temporal-Fourier sparsity
     lam_ttv: float = 0.1  # condatvu-wavelet-ttv: temporal total variation
-    lam_l: float = 0.01  # lps: nuclear norm of L
-    lam_s: float = 3e-3  # lps: temporal-Fourier sparsity of S
+    lam_l: float = 3e-3  # lps: nuclear norm of L
+    lam_s: float = 1e-3  # lps: temporal-Fourier sparsity of S
     wavelet: str = "sym8"
     levels: int = 3
     keep_coarse: bool = False
