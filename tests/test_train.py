@@ -101,3 +101,16 @@ def test_reconstruct_and_benchmark_with_a_trained_network(tmp_path):
     assert res.exit_code == 0, res.output
     assert "| crnn-ddei | 4 |" in res.output
     assert "no weights shipped yet" in runner.invoke(app, ["weights"]).output
+
+
+def test_holdout_hides_whole_sampled_lines():
+    from dynmri.data.datasets import DynamicWindowDataset
+    from dynmri.data.phantom import phantom_videos
+    from dynmri.train import _holdout_masks
+
+    ds = DynamicWindowDataset(phantom_videos(1, 4, (16, 32)), window=4, acceleration=2)
+    hold = _holdout_masks(ds, 0.5, seed=0)[0]
+    mask = ds[0][2]
+    assert torch.all(hold <= mask)  # only sampled points
+    assert torch.equal(hold, hold[:, :1].expand_as(hold))  # whole lines
+    assert 0 < hold.sum() < mask.sum()

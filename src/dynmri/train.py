@@ -5,7 +5,7 @@ are never seen), of which the last ``val_fraction`` are held out for validation.
 windows get a fresh seeded mask at every access; validation windows keep fixed masks.
 
 Validation needs no ground truth: a fixed random ``holdout`` share of each validation
-window's sampled k-space is hidden from the network, which sees the rest, and the score is
+window's sampled lines (per frame) is hidden from the network, which sees the rest, and the score is
 
 .. math::
 
@@ -149,8 +149,19 @@ def _scheduler(cfg: TrainConfig, opt):
 
 
 def _holdout_masks(val_ds, fraction: float, seed: int) -> list[torch.Tensor]:
+    """Hide a random ``fraction`` of the sampled phase-encoding *lines* of every frame.
+
+    Whole lines, not points: the networks learn from line masks, so a point-wise split inside
+    sampled lines is out of distribution (a first pilot scored held-out NMSE > 1 that way while
+    PSNR rose)."""
     g = torch.Generator().manual_seed(seed)
-    return [(torch.rand(val_ds[i][2].shape, generator=g) < fraction).float() for i in range(len(val_ds))]
+    masks = []
+    for i in range(len(val_ds)):
+        mask = val_ds[i][2]  # (T, H, W)
+        lines = mask.amax(dim=-2)  # (T, W) sampled lines
+        hide = (torch.rand(lines.shape, generator=g) < fraction).float() * lines
+        masks.append(hide[:, None, :].expand_as(mask).clone())
+    return masks
 
 
 def validate(model, val_ds, holdout_masks) -> dict:
