@@ -123,3 +123,18 @@ def test_svt_shrinks_singular_values():
     out = svt(x, 0.5)
     s_out = torch.linalg.svdvals(torch.complex(out[:, 0], out[:, 1]).reshape(1, 5, 16))
     assert torch.allclose(s_out, torch.clamp(s - 0.5, min=0), atol=1e-10)
+
+
+def test_group_and_owl_norms():
+    from dynmri.prox import group_norm, owl_norm
+
+    c = torch.zeros(1, 2, 2, 3)
+    c[0, 0, 0] = torch.tensor([3.0, 0.0, 1.0])
+    c[0, 1, 1] = torch.tensor([4.0, 2.0, 0.0])
+    assert group_norm(c, 2) == pytest.approx(5.0 + 2.0 + 1.0)
+    labels = torch.zeros(3, dtype=torch.long)
+    # magnitudes per position over the 2 coils: |c| over real/imag, then OWL across coils and positions
+    mags = np.sort(np.sqrt((c.numpy() ** 2).sum(1)).ravel())[::-1]
+    assert owl_norm(c, 1.0, labels, beta=0.0) == pytest.approx(mags.sum(), rel=1e-6)
+    w = owl_weights(mags.size, 1.0, beta=1.0)
+    assert owl_norm(c, 1.0, labels, beta=1.0) == pytest.approx(float(np.dot(w, mags)), rel=1e-6)

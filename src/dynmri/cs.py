@@ -49,7 +49,16 @@ import torch
 
 from dynmri import recon
 from dynmri.errors import ParameterError, ShapeError
-from dynmri.prox import group_soft_threshold, modulus, owl, project_linf, soft_threshold, svt
+from dynmri.prox import (
+    group_norm,
+    group_soft_threshold,
+    modulus,
+    owl,
+    owl_norm,
+    project_linf,
+    soft_threshold,
+    svt,
+)
 from dynmri.solvers import AnalysisTerm, condat_vu, conjugate_gradient, fista, pogm, power_iteration
 from dynmri.wavelets import Wavelet
 
@@ -358,13 +367,16 @@ def _calibrationless(y, physics, cfg, progress, callback, name, make_prox):
     Wv = Wavelet(cfg.wavelet, _levels(cfg, y.shape))
     keep = _keep(Wv, prob.x0, cfg)
     lam = _weight(cfg, cfg.lam, lambda: _max_coeff(Wv(prob.x0), keep))
-    shrink = make_prox(Wv, keep, prob.x0.shape)
+    shrink, norm = make_prox(Wv, keep, prob.x0.shape)
 
     def prox(v, step):
         return Wv.adjoint(shrink(Wv(v), step * lam))
 
-    res = _run(fista, cfg=replace(cfg, cost_every=0) if cfg.cost_every == 0 else cfg, cost=prob.data_cost,
-               progress=progress, callback=callback, name=name, x0=prob.x0, grad=prob.grad, prox=prox, step=1.0 / prob.lipschitz)
+    def cost(x):
+        return prob.data_cost(x) + norm(Wv(x), lam)
+
+    res = _run(fista, cfg=cfg, cost=cost, progress=progress, callback=callback, name=name,
+               x0=prob.x0, grad=prob.grad, prox=prox, step=1.0 / prob.lipschitz)
     x = res.x  # (B, 2, N, T, H, W)
     mag = torch.sqrt((x**2).sum(dim=(1, 2)))
     return torch.stack((mag, torch.zeros_like(mag)), dim=1)
@@ -375,7 +387,8 @@ def fista_grouplasso(y, physics, *, config: CSConfig | None = None, progress=Fal
     """Calibrationless multi-coil: group sparsity of each wavelet coefficient across coils."""
     cfg = _cfg(config, overrides)
     return _calibrationless(y, physics, cfg, progress, callback, "fista-grouplasso",
-                            lambda W, keep, shape: (lambda c, t: group_soft_threshold(c, t, group_dim=2, keep=keep)))
+                            lambda W, keep, shape: (lambda c, t: group_soft_threshold(c, t, group_dim=2, keep=keep),
+                                                    lambda c, lam: lam * group_norm(c, 2, keep)))
 
 
 @recon.register("fista-owl", requires="multicoil")
@@ -385,6 +398,7 @@ def fista_owl(y, physics, *, config: CSConfig | None = None, progress=False, cal
 
     def make(W, keep, shape):
         labels = W.band_index(shape)
-        return lambda c, t: owl(c, t, labels, beta=cfg.owl_beta, keep=keep)
+        return (lambda c, t: owl(c, t, labels, beta=cfg.owl_beta, keep=keep),
+                lambda c, lam: owl_norm(c, lam, labels, beta=cfg.owl_beta, keep=keep))
 
     return _calibrationless(y, physics, cfg, progress, callback, "fista-owl", make)

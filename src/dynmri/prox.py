@@ -102,6 +102,28 @@ def owl(c: torch.Tensor, lam: float, labels: torch.Tensor, beta: float = 0.0, ke
     return c * scale
 
 
+def group_norm(c: torch.Tensor, group_dim: int, keep: torch.Tensor | None = None) -> float:
+    """:math:`\\sum_g \\|c_g\\|_2` over groups (real/imag and ``group_dim``), skipping ``keep``."""
+    norm = torch.sqrt((c**2).sum(dim=(1, group_dim), keepdim=True))
+    if keep is not None:
+        norm = torch.where(keep, torch.zeros_like(norm), norm)
+    return float(norm.sum())
+
+
+def owl_norm(c: torch.Tensor, lam: float, labels: torch.Tensor, beta: float = 0.0, keep: torch.Tensor | None = None) -> float:
+    """The OWL norm :math:`\\sum_i w_i |c|_{[i]}` summed over the groups of ``labels`` (see :func:`owl`)."""
+    mag = modulus(c)
+    if keep is not None:
+        mag = torch.where(keep, torch.zeros_like(mag), mag)
+    lab = torch.broadcast_to(labels.to(mag.device), mag.shape).reshape(-1).cpu().numpy()
+    m = mag.reshape(-1).detach().cpu().double().numpy()
+    total = 0.0
+    for g in np.unique(lab):
+        v = -np.sort(-m[lab == g])
+        total += float(np.dot(owl_weights(v.size, lam, beta), v))
+    return total
+
+
 def project_linf(u: torch.Tensor, lam) -> torch.Tensor:
     r"""Projection onto :math:`\{|u| \le \lambda\}` = :math:`\operatorname{prox}_{\sigma (\lambda\|\cdot\|_1)^*}`."""
     mag = modulus(u)
