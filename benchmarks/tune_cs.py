@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from dynmri.cli import simulate_from_config
+from dynmri.acquire import simulate_from_config
 from dynmri.config import SimulateConfig
 from dynmri.cs import CSConfig
 from dynmri.data.sources import default_data_root, load_source, test_split

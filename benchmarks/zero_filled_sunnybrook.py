@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from dynmri.cli import simulate_from_config
+from dynmri.acquire import simulate_from_config
 from dynmri.config import SimulateConfig
 from dynmri.data.sources import default_data_root
 from dynmri.io import write_text_atomic

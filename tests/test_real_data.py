@@ -3,7 +3,8 @@
 import pytest
 from typer.testing import CliRunner
 
-from dynmri.cli import app, simulate_from_config
+from dynmri.acquire import simulate_from_config
+from dynmri.cli import app
 from dynmri.config import SimulateConfig
 from dynmri.io import Acquisition
 from dynmri.metrics import evaluate
