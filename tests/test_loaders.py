@@ -89,6 +89,7 @@ def test_dicom_bad_inputs(tmp_path):
         load_dicom_cine(tmp_path)
 
 
+@pytest.mark.data
 def test_dicom_real_sunnybrook(sunnybrook):
     cine = load_dicom_cine(sunnybrook / "E774S5-shortAxis")
     assert cine.videos.shape == (20, 20, 256, 256)

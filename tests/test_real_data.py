@@ -10,6 +10,8 @@ from dynmri.io import Acquisition
 from dynmri.metrics import evaluate
 from dynmri.recon import reconstruct_acquisition
 
+pytestmark = pytest.mark.data
+
 
 def test_zero_filled_quality_orders_with_acceleration(sunnybrook):
     psnr = {}
