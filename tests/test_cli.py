@@ -154,6 +154,7 @@ def test_reconstruct_cs_options(tmp_path, acq_file):
     run("reconstruct", acq_file, "--method", "fista-wavelet-tfft", "--iters", 5, "--set", "lam_tfft=0.001", "--set", "levels=2", "--out", out)
     meta = Reconstruction.load(out).meta
     assert meta["config"]["n_iter"] == 5 and meta["config"]["lam_tfft"] == 0.001 and meta["config"]["levels"] == 2
+    assert len(meta["cost_per_iteration"]) == 1 and 1 <= len(meta["cost_per_iteration"][0]) <= 5
     cfg = tmp_path / "cs.yaml"
     cfg.write_text("n_iter: 3\nwavelet: db4\n")
     run("reconstruct", acq_file, "--method", "lps", "--config", cfg, "--out", out)

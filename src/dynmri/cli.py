@@ -159,9 +159,17 @@ def reconstruct(
     if model is not None:
         return _reconstruct_network(acquisition, out, model, window, overlap, video, slice_)
     get_method(method)
-    options = {}
+    options, costs = {}, []
     if REQUIRES[method] != "any":
         options["config"] = cs_config(config, n_iter=iters, lam=lam, **_parse_set(set_ or []))
+
+        def record(k, x, c):  # a new list at each slice's first iteration
+            if k == 0:
+                costs.append([])
+            if c is not None:
+                costs[-1].append(c)
+
+        options["callback"] = record
     acq = Acquisition.load(acquisition)
     if not applicable(method, acq.multicoil, acq.coil_maps is not None):
         need = "multi-coil k-space" if REQUIRES[method] == "multicoil" else "single-coil k-space or coil maps"
@@ -176,6 +184,7 @@ def reconstruct(
     meta = {"method": method, "acquisition": str(acquisition), "seconds": secs, "frames_per_second": n_frames / secs}
     if "config" in options:
         meta["config"] = options["config"].__dict__
+        meta["cost_per_iteration"] = costs  # one list per slice
     Reconstruction(recon, meta).save(out)
     typer.echo(f"wrote {out}: {method}, {n_frames} frames in {secs:.2f} s ({n_frames / secs:.1f} frames/s)")
     if video is not None:
