@@ -96,6 +96,8 @@ def test_bad_inputs(tmp_path, acq_file):
     fails("simulate", "--data", tmp_path / "missing", "--out", out, match="no such file")
     fails("simulate", "--mask", "spiral", "--frames", 2, "--size", 32, "--out", out, match="unknown mask kind")
     fails("simulate", "--frames", 2, "--size", 32, "--crop", 64, "--out", out, match="larger than the images")
+    fails("demo", "--data", tmp_path / "missing", "--out", tmp_path / "d", match="no such file")
+    fails("demo", "--accel", 1, "--out", tmp_path / "d", match="acceleration must be > 1")
     fails("reconstruct", tmp_path / "missing.npz", "--out", out, match="file not found")
     fails("reconstruct", acq_file, "--method", "magic", "--out", out, match="unknown reconstruction method")
 
