@@ -356,7 +356,6 @@ def benchmark(
     _set_threads(threads)
     accels = _floats(accel)
     names = method_names() if methods is None else [m.strip() for m in methods.split(",") if m.strip()]
-    names = sorted(names, key=lambda m: (m != "zero-filled", m))  # the baseline first
     unknown = [m for m in names if m not in method_names()]
     if unknown:
         raise ParameterError(f"unknown methods {unknown}; available: {', '.join(method_names())}")

@@ -98,9 +98,9 @@ def reconstruct_with_model(acq, weights, *, window: int | None = None, overlap: 
 
 
 def method_names() -> list[str]:
-    """Every registered reconstruction method."""
+    """Every registered reconstruction method, the zero-filled baseline first."""
     _load_methods()
-    return sorted(METHODS)
+    return sorted(METHODS, key=lambda m: (m != "zero-filled", m))
 
 
 def reconstruct_acquisition(acq, method: str = "zero-filled", *, device: str = "cpu", progress: bool = False, **options) -> np.ndarray:
