@@ -359,6 +359,7 @@ def benchmark(
     unknown = [m for m in names if m not in method_names()]
     if unknown:
         raise ParameterError(f"unknown methods {unknown}; available: {', '.join(method_names())}")
+    names = [m for m in method_names() if m in names]  # registry order: the baseline first
     if data == "phantom":
         slices = "all"
     else:
