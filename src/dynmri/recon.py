@@ -65,6 +65,15 @@ def zero_filled(y: torch.Tensor, physics, **_) -> torch.Tensor:
     return physics.A_adjoint(y)
 
 
+def _slice_inputs(acq, s: int, device):
+    """Tensors of slice ``s``: k-space ``(1, 2, [N,] T, H, W)``, mask ``(1, T, H, W)``, coil maps or None."""
+    from dynmri._complex import np_to_channels
+
+    mask = torch.from_numpy(acq.mask[s : s + 1].astype(np.float32)).to(device)
+    maps = None if acq.coil_maps is None else torch.from_numpy(acq.coil_maps[s : s + 1]).to(device)
+    return np_to_channels(acq.kspace[s : s + 1]).to(device), mask, maps
+
+
 def _load_methods():
     """Import the modules that register further methods (compressed sensing)."""
     import dynmri.cs  # noqa: F401
@@ -75,8 +84,7 @@ def reconstruct_with_model(acq, weights, *, window: int | None = None, overlap: 
     file or shipped name), window by window for videos longer than its training window."""
     from tqdm.auto import tqdm
 
-    from dynmri._complex import channels_to_np, np_to_channels
-    from dynmri.errors import ParameterError
+    from dynmri._complex import channels_to_np
     from dynmri.physics import make_physics
     from dynmri.train import load_trained, resolve_weights, sliding_window
 
@@ -88,9 +96,7 @@ def reconstruct_with_model(acq, weights, *, window: int | None = None, overlap: 
         raise ParameterError("networks need single-coil k-space or coil maps")
     out = []
     for s in tqdm(range(acq.kspace.shape[0]), desc=f"{cfg.model}-{cfg.loss}", disable=not progress, unit="slice"):
-        mask = torch.from_numpy(acq.mask[s : s + 1].astype(np.float32)).to(device)
-        maps = None if acq.coil_maps is None else torch.from_numpy(acq.coil_maps[s : s + 1]).to(device)
-        y = np_to_channels(acq.kspace[s : s + 1]).to(device)
+        y, mask, maps = _slice_inputs(acq, s, device)
         with torch.no_grad():
             x = sliding_window(model, y, lambda a, b, m=mask, c=maps: make_physics(m[:, a:b], c), acq.mask.shape[1], window, overlap)
         out.append(channels_to_np(x)[0])
@@ -111,18 +117,16 @@ def reconstruct_acquisition(acq, method: str = "zero-filled", *, device: str = "
     """
     from tqdm.auto import tqdm
 
-    from dynmri._complex import channels_to_np, np_to_channels
+    from dynmri._complex import channels_to_np
     from dynmri.physics import coilwise_mri, make_physics
 
     fn = get_method(method)
     out = []
     for s in tqdm(range(acq.kspace.shape[0]), desc=method, disable=not progress, unit="slice"):
-        mask = torch.from_numpy(acq.mask[s : s + 1].astype(np.float32)).to(device)
-        y = np_to_channels(acq.kspace[s : s + 1]).to(device)
-        if acq.multicoil and acq.coil_maps is None:
+        y, mask, maps = _slice_inputs(acq, s, device)
+        if acq.multicoil and maps is None:
             physics = coilwise_mri(mask, device=device)
         else:
-            maps = None if acq.coil_maps is None else torch.from_numpy(acq.coil_maps[s : s + 1]).to(device)
             physics = make_physics(mask, maps, device=device)
         with torch.no_grad():
             out.append(channels_to_np(fn(y, physics, progress=progress, **options))[0])
