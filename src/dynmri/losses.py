@@ -53,10 +53,10 @@ class Loss:
         return total
 
     def adapt_model(self, model):
-        """Wrap the model where a term needs it (SSDU splits the input k-space)."""
+        """Let every term wrap the model, as deepinv's trainer does (identity for most; SSDU
+        splits the input k-space)."""
         for term in self.terms:
-            if hasattr(term, "adapt_model") and type(term).__name__ == "SplittingLoss":
-                model = term.adapt_model(model)
+            model = term.adapt_model(model)
         return model
 
 
