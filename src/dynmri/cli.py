@@ -152,7 +152,7 @@ def reconstruct(
 ):
     """Reconstruct every slice of an acquisition file."""
     from dynmri.errors import ParameterError
-    from dynmri.io import Acquisition, Reconstruction
+    from dynmri.io import Acquisition
     from dynmri.recon import REQUIRES, applicable, get_method, reconstruct_acquisition
 
     _set_threads(threads)
@@ -175,38 +175,38 @@ def reconstruct(
         need = "multi-coil k-space" if REQUIRES[method] == "multicoil" else "single-coil k-space or coil maps"
         have = ("multi-coil k-space without coil maps" if acq.coil_maps is None else "multi-coil k-space") if acq.multicoil else "single-coil k-space"
         raise ParameterError(f"{method} needs {need}; {acquisition} has {have}")
-    import deepinv.physics  # noqa: F401  (its first import, ~2 s, is not reconstruction time)
-
-    t0 = time.perf_counter()
-    recon = reconstruct_acquisition(acq, method, progress=True, **options)
-    secs = time.perf_counter() - t0
-    n_frames = recon.shape[0] * recon.shape[1]
-    meta = {"method": method, "acquisition": str(acquisition), "seconds": secs, "frames_per_second": n_frames / secs}
+    meta = {}
     if "config" in options:
-        meta["config"] = options["config"].__dict__
-        meta["cost_per_iteration"] = costs  # one list per slice
-    Reconstruction(recon, meta).save(out)
-    typer.echo(f"wrote {out}: {method}, {n_frames} frames in {secs:.2f} s ({n_frames / secs:.1f} frames/s)")
-    if video is not None:
-        _write_video(video, acq, {method: recon}, slice_)
-        typer.echo(f"wrote {video}")
+        meta = {"config": options["config"].__dict__, "cost_per_iteration": costs}  # costs: one list per slice
+    _run_and_save(acq, acquisition, out, method, lambda: reconstruct_acquisition(acq, method, progress=True, **options), meta, video, slice_)
 
 
 def _reconstruct_network(acquisition, out, weights, window, overlap, video, slice_):
-    from dynmri.io import Acquisition, Reconstruction
+    from dynmri.io import Acquisition
     from dynmri.recon import reconstruct_with_model
 
     acq = Acquisition.load(acquisition)
-    import deepinv.physics  # noqa: F401  (import time is not reconstruction time)
+    run = lambda: reconstruct_with_model(acq, weights, window=window, overlap=overlap, progress=True)  # noqa: E731
+    _run_and_save(acq, acquisition, out, f"network:{weights}", run, {}, video, slice_, label="network")
+
+
+def _run_and_save(acq, acquisition, out, name: str, run, meta: dict, video, slice_, label: str | None = None):
+    """Time ``run()``, write the reconstruction file (and the video), report frames per second.
+
+    ``name`` goes to the file's metadata, ``label`` (default ``name``) to the message and video."""
+    import deepinv.physics  # noqa: F401  (its first import, ~2 s, is not reconstruction time)
+
+    from dynmri.io import Reconstruction
 
     t0 = time.perf_counter()
-    recon = reconstruct_with_model(acq, weights, window=window, overlap=overlap, progress=True)
+    recon = run()
     secs = time.perf_counter() - t0
     n_frames = recon.shape[0] * recon.shape[1]
-    Reconstruction(recon, {"method": f"network:{weights}", "acquisition": str(acquisition), "seconds": secs, "frames_per_second": n_frames / secs}).save(out)
-    typer.echo(f"wrote {out}: network {weights}, {n_frames} frames in {secs:.2f} s ({n_frames / secs:.1f} frames/s)")
+    Reconstruction(recon, {"method": name, "acquisition": str(acquisition), "seconds": secs, "frames_per_second": n_frames / secs} | meta).save(out)
+    label = label or name
+    typer.echo(f"wrote {out}: {label}, {n_frames} frames in {secs:.2f} s ({n_frames / secs:.1f} frames/s)")
     if video is not None:
-        _write_video(video, acq, {"network": recon}, slice_)
+        _write_video(video, acq, {label: recon}, slice_)
         typer.echo(f"wrote {video}")
 
 
