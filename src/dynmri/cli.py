@@ -193,7 +193,7 @@ def _reconstruct_network(acquisition, out, weights, window, overlap, video, slic
 def _run_and_save(acq, acquisition, out, name: str, run, meta: dict, video, slice_, label: str | None = None):
     """Time ``run()``, write the reconstruction file (and the video), report frames per second.
 
-    ``name`` goes to the file's metadata, ``label`` (default ``name``) to the message and video."""
+    ``name`` goes to the metadata and the message, ``label`` (default ``name``) to the video panel."""
     import deepinv.physics  # noqa: F401  (its first import, ~2 s, is not reconstruction time)
 
     from dynmri.io import Reconstruction
@@ -203,10 +203,9 @@ def _run_and_save(acq, acquisition, out, name: str, run, meta: dict, video, slic
     secs = time.perf_counter() - t0
     n_frames = recon.shape[0] * recon.shape[1]
     Reconstruction(recon, {"method": name, "acquisition": str(acquisition), "seconds": secs, "frames_per_second": n_frames / secs} | meta).save(out)
-    label = label or name
-    typer.echo(f"wrote {out}: {label}, {n_frames} frames in {secs:.2f} s ({n_frames / secs:.1f} frames/s)")
+    typer.echo(f"wrote {out}: {name}, {n_frames} frames in {secs:.2f} s ({n_frames / secs:.1f} frames/s)")
     if video is not None:
-        _write_video(video, acq, {label: recon}, slice_)
+        _write_video(video, acq, {label or name: recon}, slice_)
         typer.echo(f"wrote {video}")
 
 
