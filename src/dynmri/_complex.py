@@ -1,4 +1,4 @@
-"""Conversions between the two complex layouts used in dynmri.
+"""Array helpers: conversions between the two complex layouts used in dynmri, and cropping.
 
 Tensors in the API are real with a channel axis of size 2 at dim 1
 (``(B, 2, ...)``: real, imaginary); files hold complex arrays without that axis.
@@ -32,3 +32,10 @@ def channels_to_np(x: torch.Tensor) -> np.ndarray:
     """Real tensor ``(B, 2, ...)`` -> complex64 numpy ``(B, ...)``."""
     x = x.detach().cpu()
     return (x[:, 0].numpy() + 1j * x[:, 1].numpy()).astype(np.complex64)
+
+
+def center_crop(x, size: int):
+    """The centred ``size x size`` window of the last two axes (numpy or torch); no bounds check."""
+    h, w = x.shape[-2:]
+    y0, x0 = (h - size) // 2, (w - size) // 2
+    return x[..., y0 : y0 + size, x0 : x0 + size]

@@ -40,6 +40,7 @@ def prepare_images(cfg):
     """Load ``cfg.data`` and return (complex images (S, T, H, W), frame times, source meta)."""
     import numpy as np
 
+    from dynmri._complex import center_crop
     from dynmri.data.simulate import to_complex
     from dynmri.data.sources import load_source
     from dynmri.errors import ParameterError
@@ -53,8 +54,7 @@ def prepare_images(cfg):
         H, W = videos.shape[-2:]
         if cfg.crop > min(H, W):
             raise ParameterError(f"--crop {cfg.crop} is larger than the images ({H}x{W})")
-        y0, x0 = (H - cfg.crop) // 2, (W - cfg.crop) // 2
-        videos = videos[..., y0 : y0 + cfg.crop, x0 : x0 + cfg.crop]
+        videos = center_crop(videos, cfg.crop)
     images = to_complex(np.ascontiguousarray(videos), seed=cfg.seed)
     times = src.frame_times[idx, : cfg.frames]
     meta = {"source": cfg.data, "source_kind": src.kind, "slices": idx, "groups": [src.groups[i] for i in idx]} | src.meta

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from dynmri._complex import center_crop
 from dynmri.errors import ParameterError, ShapeError
 
 
@@ -36,8 +37,7 @@ def _crop(x: np.ndarray, roi) -> np.ndarray:
         h, w = x.shape[-2:]
         if not 0 < roi <= min(h, w):
             raise ParameterError(f"roi crop {roi} must be in 1..{min(h, w)}")
-        y0, x0 = (h - roi) // 2, (w - roi) // 2
-        return x[..., y0 : y0 + roi, x0 : x0 + roi]
+        return center_crop(x, roi)
     y0, y1, x0, x1 = roi
     return x[..., y0:y1, x0:x1]
 

@@ -95,10 +95,9 @@ def _split(cfg: TrainConfig):
     train = [i for i in train_idx if src.groups[i] not in val_groups]
     videos = src.videos
     if cfg.crop:
-        H, W = videos.shape[-2:]
-        c = min(cfg.crop, H, W)
-        y0, x0 = (H - c) // 2, (W - c) // 2
-        videos = videos[..., y0 : y0 + c, x0 : x0 + c]
+        from dynmri._complex import center_crop
+
+        videos = center_crop(videos, min(cfg.crop, *videos.shape[-2:]))
     return np.ascontiguousarray(videos), train, val
 
 
