@@ -35,6 +35,15 @@ def _label(tile: np.ndarray, text: str) -> np.ndarray:
     return out
 
 
+def _save_figure(fig, path: str | Path) -> Path:
+    """Lay out, write atomically (format from the suffix, PNG by default) and close a figure."""
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
+    _plt().close(fig)
+    return Path(path)
+
+
 def comparison_frames(panels: dict[str, np.ndarray], reference: np.ndarray | None = None, error_gain: float = 3.0) -> np.ndarray:
     """Tile labelled magnitude videos left to right (plus ``|recon| - |reference|`` of the last
     panel, times ``error_gain``, when ``reference`` is given); uint8 frames ``(T, H, W_total)``."""
@@ -81,11 +90,7 @@ def save_kt_mask(path: str | Path, mask: np.ndarray, title: str | None = None) -
     ax.set_xlabel("ky (phase-encoding line)")
     ax.set_ylabel("frame t")
     ax.set_title(title or f"ky-t mask, R = {lines.size / lines.sum():.2f}")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
-    plt.close(fig)
-    return Path(path)
+    return _save_figure(fig, path)
 
 
 def save_xt_profiles(path: str | Path, panels: dict[str, np.ndarray], row: int | None = None) -> Path:
@@ -100,11 +105,7 @@ def save_xt_profiles(path: str | Path, panels: dict[str, np.ndarray], row: int |
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("x")
         ax.set_ylabel("t")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
-    plt.close(fig)
-    return Path(path)
+    return _save_figure(fig, path)
 
 
 def save_frame_curves(path: str | Path, curves: dict[str, list[float]], ylabel: str = "PSNR (dB)", title: str | None = None) -> Path:
@@ -119,8 +120,4 @@ def save_frame_curves(path: str | Path, curves: dict[str, list[float]], ylabel: 
     ax.grid(alpha=0.3)
     if title:
         ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
-    plt.close(fig)
-    return Path(path)
+    return _save_figure(fig, path)
