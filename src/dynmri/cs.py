@@ -289,7 +289,7 @@ def condatvu_wavelet(y, physics, *, config: CSConfig | None = None, progress=Fal
     keep = _keep(U, prob.x0, cfg)
     c0 = U(prob.x0)
     lam = _weight(cfg, cfg.lam, lambda: _max_coeff(c0, keep))
-    bound = lam if keep is None else torch.where(keep, torch.zeros_like(modulus(c0)), torch.full_like(modulus(c0), lam))
+    bound = lam if keep is None else torch.where(keep, 0.0, lam).to(c0.dtype)  # no bound on kept bands
     term = AnalysisTerm(U, U.adjoint, lambda u, s: project_linf(u, bound), norm2=1.0)
 
     def cost(x):
