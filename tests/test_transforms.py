@@ -81,3 +81,36 @@ def test_smooth_warp_is_small_and_smooth():
     y = random_choice(smooth_warp(strength=0.02, seed=0), seed=0)(x)
     assert (y - x).abs().max() < 0.1  # a ramp moves by about the displacement
     assert (y[..., 1:] - y[..., :-1]).min() > -1e-3  # still monotone: no folding
+
+
+def _blob(n, y0, x0, s=3.0):
+    yy, xx = torch.meshgrid(torch.arange(n, dtype=torch.float64), torch.arange(n, dtype=torch.float64), indexing="ij")
+    return torch.exp(-((yy - y0) ** 2 + (xx - x0) ** 2) / (2 * s * s))
+
+
+@pytest.mark.parametrize("theta", [30.0, -70.0, 100.0, 180.0, -135.0])
+def test_fourier_rotation_matches_the_analytic_rotation_and_inverts_exactly(theta):
+    import math
+
+    n, c = 64, 31.5
+    T = rotate(seed=0)
+    img = _blob(n, c + 15, c + 4)[None, None]
+    out = T.transform(img, theta=torch.tensor([theta], dtype=torch.float64))[0, 0]
+    r = math.radians(-theta)
+    ref = _blob(n, c + 15 * math.cos(r) - 4 * math.sin(r), c + 4 * math.cos(r) + 15 * math.sin(r))
+    assert (out - ref).abs().max() < 1e-5  # band-limited blob: Fourier interpolation is exact
+    x = torch.randn(2, 2, 3, 24, 24, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    p = {"theta": torch.tensor([theta], dtype=torch.float64)}
+    y = T.transform(x, **p)
+    assert torch.allclose(y.norm(), x.norm())  # orthogonal: nothing lost at the edges
+    assert torch.allclose(T.inverse(y, **p), x, atol=1e-10)
+
+
+def test_bilinear_rotation_blurs_and_fourier_does_not():
+    x = torch.randn(1, 2, 2, 32, 32, generator=torch.Generator().manual_seed(2))
+    for interp, ok in (("fourier", True), ("bilinear", False)):
+        T = rotate(seed=3, interpolation=interp)
+        p = T.get_params(x)
+        assert torch.allclose(T.inverse(T.transform(x, **p), **p), x, atol=1e-4) is ok
+    with pytest.raises(Exception, match="interpolation"):
+        rotate(interpolation="nearest")

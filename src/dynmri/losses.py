@@ -120,10 +120,10 @@ def _ei(name: str, transform, weight: float):
 
 
 @register("ei-rotate")
-def _ei_rotate(weight: float = 1.0, seed: int = 0, **_):
+def _ei_rotate(weight: float = 1.0, seed: int = 0, rotation: str = "fourier", **_):
     from dynmri.transforms import random_choice, rotate
 
-    return _ei("ei-rotate", random_choice(rotate(seed + 1), seed=seed), weight)
+    return _ei("ei-rotate", random_choice(rotate(seed + 1, interpolation=rotation), seed=seed), weight)
 
 
 @register("ei-time")
@@ -134,10 +134,10 @@ def _ei_time(weight: float = 1.0, seed: int = 0, **_):
 
 
 @register("ddei")
-def _ddei(weight: float = 1.0, seed: int = 0, diffeo: str = "smooth", **_):
+def _ddei(weight: float = 1.0, seed: int = 0, diffeo: str = "smooth", rotation: str = "fourier", **_):
     from dynmri.transforms import ddei_transform
 
-    return _ei("ddei", ddei_transform(seed=seed, diffeo=diffeo), weight)
+    return _ei("ddei", ddei_transform(seed=seed, diffeo=diffeo, rotation=rotation), weight)
 
 
 def get_loss(name: str, **cfg) -> Loss:
