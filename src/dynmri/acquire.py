@@ -71,6 +71,8 @@ def simulate_from_config(cfg):
 
     images, times, src_meta = prepare_images(cfg)
     S, T, H, W = images.shape
+    if cfg.trajectory is not None:
+        return _simulate_noncartesian(cfg, images, times, src_meta)
     masks = make_mask(cfg.mask, (T, H, W), cfg.accel, n=S, center_lines=cfg.center_lines, seed=cfg.seed)
     maps = None
     if cfg.coils > 1:
@@ -90,3 +92,82 @@ def simulate_from_config(cfg):
     return simulate_acquisition(images, masks.numpy().astype(np.uint8), coil_maps=maps, snr_db=cfg.snr, seed=cfg.seed, meta=meta)
 
 
+
+
+def load_trajectory_file(path, frames: int):
+    """A trajectory ``(T, S, Ns, 2)`` from a ``.npz`` with key ``trajectory`` (``dynmri
+    learn-trajectory`` writes one); a single frame ``(S, Ns, 2)`` or ``(1, S, Ns, 2)`` is rotated by
+    the golden angle from frame to frame."""
+    import math
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from dynmri.errors import DataError
+    from dynmri.io import read_arrays
+    from dynmri.nufft import check_trajectory
+    from dynmri.trajectories import GOLDEN_ANGLE
+
+    arrays, _ = read_arrays(Path(path))
+    if "trajectory" not in arrays:
+        raise DataError(f"{path}: no 'trajectory' array (keys: {', '.join(arrays) or 'none'})")
+    k = np.asarray(arrays["trajectory"], dtype=np.float64)
+    check_trajectory(k, name=f"{path}: trajectory")
+    if k.ndim == 3:
+        k = k[None]
+    if k.shape[0] == 1 and frames > 1:
+        out = []
+        for t in range(frames):
+            c, s_ = math.cos(t * GOLDEN_ANGLE), math.sin(t * GOLDEN_ANGLE)
+            out.append(np.clip(k[0] @ np.array([[c, -s_], [s_, c]]).T, -0.5, 0.5 - 1e-6))
+        k = np.stack(out)
+    if k.shape[0] < frames:
+        raise DataError(f"{path}: trajectory has {k.shape[0]} frames, {frames} needed")
+    return torch.from_numpy(k[:frames]).float()
+
+
+def _simulate_noncartesian(cfg, images, times, src_meta):
+    import numpy as np
+    import torch
+
+    from dynmri import __version__
+    from dynmri._complex import channels_to_np, np_to_channels
+    from dynmri.data.simulate import birdcage_maps
+    from dynmri.errors import ParameterError
+    from dynmri.io import Acquisition
+    from dynmri.nufft import NonCartesianMRI
+    from dynmri.trajectories import TRAJECTORIES, make_trajectory, nyquist_spokes
+
+    S, T, H, W = images.shape
+    if cfg.trajectory in TRAJECTORIES:
+        if H != W:
+            raise ParameterError(f"named trajectories need square images, got {H}x{W} (use --crop)")
+        k = make_trajectory(cfg.trajectory, H, cfg.accel, T, n_samples=cfg.n_samples)
+    else:
+        k = load_trajectory_file(cfg.trajectory, T)
+    maps = None
+    if cfg.coils > 1:
+        maps = np.broadcast_to(birdcage_maps(cfg.coils, (H, W))[None], (S, cfg.coils, H, W)).copy()
+    physics = NonCartesianMRI(k, (H, W), None if maps is None else torch.from_numpy(maps[0]))
+    with torch.no_grad():
+        ks = np.stack([channels_to_np(physics.A(np_to_channels(images[s : s + 1])))[0] for s in range(S)])
+    if cfg.snr is not None:
+        rng = np.random.default_rng(cfg.seed + 1_000_003)
+        sigma = np.sqrt(np.mean(np.abs(ks) ** 2) / 10 ** (cfg.snr / 10))
+        ks = ks + (rng.standard_normal(ks.shape) + 1j * rng.standard_normal(ks.shape)) * sigma / np.sqrt(2)
+    meta = {
+        "dynmri_version": __version__,
+        "trajectory_kind": cfg.trajectory,
+        "requested_acceleration": float(cfg.accel),
+        "samples_per_frame": int(k.shape[1] * k.shape[2]),
+        # against the samples of Nyquist radial (ceil(pi N / 2) spokes of 2N samples)
+        "achieved_acceleration": nyquist_spokes(H) * 2 * H / float(k.shape[1] * k.shape[2]),
+        "image_shape": [H, W],
+        "seed": cfg.seed,
+        "coils": cfg.coils,
+        "snr_db": cfg.snr,
+        "frame_times_ms": np.asarray(times).round(3).tolist(),
+        "config": dict(cfg.__dict__),
+    } | src_meta
+    return Acquisition(kspace=ks.astype(np.complex64), target=images.astype(np.complex64), coil_maps=maps, meta=meta, trajectory=k.numpy())

@@ -60,7 +60,9 @@ def _set_threads(threads: int | None):
     epilog="Examples:\n\n"
     "  dynmri simulate --data phantom --accel 8 --out acq.npz\n\n"
     "  dynmri simulate --data ../shared/data/sunnybrook-ep-cine/E774S5-shortAxis --accel 5 --mask vd-lines --center-lines 11 --crop 128 --out sax.h5\n\n"
-    "  dynmri simulate --data cine.npz --coils 8 --snr 30 --seed 1 --out mc.npz"
+    "  dynmri simulate --data cine.npz --coils 8 --snr 30 --seed 1 --out mc.npz\n\n"
+    "  dynmri simulate --data phantom --trajectory radial-golden --accel 8 --out radial.npz\n\n"
+    "  dynmri simulate --data phantom --trajectory learned/trajectory.npz --out learned.npz"
 )
 @friendly_errors
 def simulate(
@@ -76,22 +78,26 @@ def simulate(
     crop: int | None = typer.Option(_S.crop, help="Centre crop to crop x crop pixels."),
     slices: str = typer.Option(_S.slices, help="'all', 'a:b' or '0,3,5'."),
     size: int = typer.Option(_S.size, help="Phantom image size."),
+    trajectory: str | None = typer.Option(_S.trajectory, help="Non-Cartesian: radial-golden | radial-tiny-golden | spiral | a trajectory .npz."),
+    n_samples: int | None = typer.Option(_S.n_samples, help="Samples per spoke/interleave (non-Cartesian)."),
     config: Path | None = typer.Option(None, help="YAML file overriding the defaults."),
     threads: int | None = typer.Option(None, help="torch threads."),
 ):
-    """Simulate undersampled dynamic k-space from images and save it with its ground truth."""
+    """Simulate undersampled dynamic k-space (Cartesian mask or non-Cartesian trajectory) from
+    images and save it with its ground truth."""
     from dynmri.acquire import simulate_from_config
     from dynmri.config import load_config
 
     _set_threads(threads)
-    overrides = dict(data=data, accel=accel, mask=mask, frames=frames, center_lines=center_lines, coils=coils, snr=snr, seed=seed, crop=crop, slices=slices, size=size)
+    overrides = dict(data=data, accel=accel, mask=mask, frames=frames, center_lines=center_lines, coils=coils, snr=snr, seed=seed, crop=crop, slices=slices, size=size, trajectory=trajectory, n_samples=n_samples)
     if config is not None:  # flags left at their defaults do not override the file
         overrides = {k: v for k, v in overrides.items() if v != getattr(_S, k)}
     cfg = load_config(SimulateConfig, config, **overrides)
     acq = simulate_from_config(cfg)
     acq.save(out)
     m = acq.meta
-    typer.echo(f"wrote {out}: k-space {acq.kspace.shape}, mask {m['mask_kind']}, R requested {m['requested_acceleration']:g}, achieved {m['achieved_acceleration']:.3f}")
+    sampling = f"trajectory {m['trajectory_kind']}" if acq.noncartesian else f"mask {m['mask_kind']}"
+    typer.echo(f"wrote {out}: k-space {acq.kspace.shape}, {sampling}, R requested {m['requested_acceleration']:g}, achieved {m['achieved_acceleration']:.3f}")
 
 
 def _parse_set(items: list[str]) -> dict:
@@ -171,9 +177,10 @@ def reconstruct(
 
         options["callback"] = record
     acq = Acquisition.load(acquisition)
-    if not applicable(method, acq.multicoil, acq.coil_maps is not None):
-        need = "multi-coil k-space" if REQUIRES[method] == "multicoil" else "single-coil k-space or coil maps"
+    if not applicable(method, acq.multicoil, acq.coil_maps is not None, acq.noncartesian):
+        need = {"multicoil": "multi-coil Cartesian k-space", "noncartesian": "non-Cartesian k-space (single-coil or with maps)"}.get(REQUIRES[method], "single-coil k-space or coil maps")
         have = ("multi-coil k-space without coil maps" if acq.coil_maps is None else "multi-coil k-space") if acq.multicoil else "single-coil k-space"
+        have = ("non-Cartesian " if acq.noncartesian else "Cartesian ") + have
         raise ParameterError(f"{method} needs {need}; {acquisition} has {have}")
     meta = {}
     if "config" in options:
@@ -287,7 +294,7 @@ def demo(
     out.mkdir(parents=True, exist_ok=True)
     acq.save(out / "acq.npz")
     rows, recons = {}, {}
-    for name in [m for m in method_names() if applicable(m, acq.multicoil, acq.coil_maps is not None)]:
+    for name in [m for m in method_names() if applicable(m, acq.multicoil, acq.coil_maps is not None, acq.noncartesian)]:
         t0 = time.perf_counter()
         recons[name] = reconstruct_acquisition(acq, name, progress=True)
         Reconstruction(recons[name], {"method": name, "seconds": time.perf_counter() - t0}).save(out / f"recon-{name}.npz")
@@ -374,7 +381,7 @@ def benchmark(
         acq = simulate_from_config(sim)
         recons = {}
         runs = [(name, lambda a, n=name: reconstruct_acquisition(a, n, progress=True, **({"config": cfg_cs} if REQUIRES[n] != "any" else {})))
-                for name in names if applicable(name, acq.multicoil, acq.coil_maps is not None)]
+                for name in names if applicable(name, acq.multicoil, acq.coil_maps is not None, acq.noncartesian)]
         for spec in [s.strip() for s in (networks or "").split(",") if s.strip()]:
             tcfg = load_trained(resolve_weights(spec))[1]
             runs.append((f"{tcfg.model}-{tcfg.loss}", lambda a, s=spec: reconstruct_with_model(a, s, progress=True)))
@@ -410,6 +417,68 @@ def benchmark(
     for r, c in curves.items():
         save_frame_curves(out / f"per_frame_psnr_{r:g}x.png", c, title=f"{r:g}x, mean over test slices")
     typer.echo(table)
+
+
+@app.command(
+    "learn-trajectory",
+    epilog="Examples:\n\n"
+    "  dynmri learn-trajectory --data phantom --steps 50 --out learned\n\n"
+    "  dynmri learn-trajectory --data ../shared/data/sunnybrook-ep-cine/E774S5-shortAxis --accel 8 --steps 300 --out learned-8x\n\n"
+    "  dynmri learn-trajectory --config traj.yaml --gmax 0.03 --smax 120 --raster 1e-5 --out learned-slow\n\n"
+    "Then: dynmri simulate --trajectory learned-8x/trajectory.npz ... (rotated by the golden angle frame to frame).",
+)
+@friendly_errors
+def learn_trajectory_cmd(
+    out: Path = typer.Option(..., help="Output folder: trajectory.npz, evolution.gif, loss.png, waveforms.png, summary.json, comparison.md/json."),
+    data: str | None = typer.Option(None, help="Training images ('phantom' or a data path); the test split is held out."),
+    accel: float | None = typer.Option(None, help="Acceleration against Nyquist radial (ceil(pi N / 2) spokes)."),
+    init: str | None = typer.Option(None, help="Initial trajectory: radial-golden | radial-tiny-golden | spiral."),
+    steps: int | None = typer.Option(None, help="Adam steps."),
+    lr: float | None = typer.Option(None, help="Learning rate (cycles/pixel)."),
+    batch: int | None = typer.Option(None, help="Training frames per step."),
+    decimation: int | None = typer.Option(None, help="Initial decimation of the control points (power of 2)."),
+    crop: int | None = typer.Option(None, help="Centre crop of the images."),
+    gmax: float | None = typer.Option(None, help="Maximum gradient amplitude (T/m)."),
+    smax: float | None = typer.Option(None, help="Maximum slew rate (T/m/s)."),
+    raster: float | None = typer.Option(None, help="Gradient raster time (s)."),
+    fov: float | None = typer.Option(None, help="Field of view (m)."),
+    seed: int | None = typer.Option(None, help="Seed."),
+    compare: bool = typer.Option(True, help="Compare with radial golden-angle and spiral on the test split."),
+    config: Path | None = typer.Option(None, help="YAML overriding LearnTrajectoryConfig."),
+    threads: int | None = typer.Option(None, help="torch threads."),
+):
+    """Learn a k-space trajectory through the NUFFT, projected on gradient/slew limits at every step."""
+    import json
+
+    from dynmri.config import load_config
+    from dynmri.io import write_text_atomic
+    from dynmri.learn_trajectory import LearnTrajectoryConfig, compare as compare_trajs, learn_trajectory
+    from dynmri.trajectories import make_trajectory
+
+    _set_threads(threads)
+    cfg = load_config(LearnTrajectoryConfig, config, data=data, accel=accel, init=init, steps=steps, lr=lr, batch=batch,
+                      decimation=decimation, crop=crop, gmax=gmax, smax=smax, raster=raster, fov=fov, seed=seed)
+    res = learn_trajectory(cfg, out, progress=True)
+    v = res["violations"]
+    typer.echo(f"wrote {out}/trajectory.npz: {res['trajectory'].shape}, loss {res['losses'][0]:.4f} -> {res['losses'][-1]:.4f} "
+               f"in {res['seconds']:.0f} s; max |G| {v['gradient_ratio']:.2f} x limit, max slew {v['slew_ratio']:.2f} x limit, 0 violations")
+    if compare:
+        n, M = res["image_size"], res["trajectory"].shape[0] * res["trajectory"].shape[1]
+        trajs = {"learned": res["trajectory"], "initial": res["init"]}
+        for kind in ("radial-golden", "spiral"):
+            k = make_trajectory(kind, n, cfg.accel, 1)[0]
+            trajs[kind] = k.numpy()
+        rows = compare_trajs(cfg, trajs, cg_iters=10)
+        lines = [f"Test split of {cfg.data}, {n}x{n}, acceleration {cfg.accel:g} ({M} samples per frame for the learned one)", "",
+                 "| trajectory | samples | DC adjoint PSNR (dB) | SSIM | CG-10 PSNR (dB) | SSIM | max G / limit | max slew / limit | violations |",
+                 "|---|---|---|---|---|---|---|---|---|"]
+        for name, r in rows.items():
+            lines.append(f"| {name} | {r['samples']} | {r['dcomp_psnr']:.2f} | {r['dcomp_ssim']:.3f} | {r['cg_psnr']:.2f} | {r['cg_ssim']:.3f} "
+                         f"| {r['gradient_ratio']:.2f} | {r['slew_ratio']:.2f} | {r['violations']} |")
+        table = "\n".join(lines) + "\n"
+        write_text_atomic(Path(out) / "comparison.md", table)
+        write_text_atomic(Path(out) / "comparison.json", json.dumps(rows, indent=1))
+        typer.echo(table)
 
 
 @app.command(

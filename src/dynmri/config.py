@@ -27,6 +27,8 @@ class SimulateConfig:
     slices: str = "all"
     size: int = 128
     n_phantoms: int = 1
+    trajectory: str | None = None  # radial-golden | radial-tiny-golden | spiral | a trajectory .npz
+    n_samples: int | None = None  # samples per spoke/interleave (default: matched to radial, 2x readout)
 
     def validate(self) -> SimulateConfig:
         if self.frames < 1:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dynmri.errors import DataError, ShapeError
+from dynmri.errors import DataError, DynMRIError, ShapeError
 
 SUFFIXES = (".npz", ".h5", ".hdf5")
 
@@ -117,26 +117,49 @@ def _require(arrays: dict, key: str, path: Path) -> np.ndarray:
 
 @dataclass
 class Acquisition:
-    """Simulated or measured dynamic k-space with its mask and, when known, ground truth.
+    """Simulated or measured dynamic k-space with its sampling and, when known, ground truth.
 
-    Shapes: ``kspace (S, T, H, W)`` single-coil or ``(S, N, T, H, W)`` multi-coil, complex;
-    ``mask (S, T, H, W)`` in {0, 1}; ``target (S, T, H, W)`` complex or ``None``;
-    ``coil_maps (S, N, H, W)`` complex or ``None``.
+    Cartesian: ``kspace (S, T, H, W)`` single-coil or ``(S, N, T, H, W)`` multi-coil, complex;
+    ``mask (S, T, H, W)`` in {0, 1}. Non-Cartesian: ``kspace (S, T, M)`` or ``(S, N, T, M)``,
+    ``trajectory (T, n_shots, n_samples, 2)`` in cycles/pixel, [-0.5, 0.5) (the same for every
+    slice, ``M = n_shots * n_samples``), no mask, ``meta["image_shape"] = [H, W]``.
+    ``target (S, T, H, W)`` complex or ``None``; ``coil_maps (S, N, H, W)`` complex or ``None``.
     """
 
     kspace: np.ndarray
-    mask: np.ndarray
+    mask: np.ndarray | None = None
     target: np.ndarray | None = None
     coil_maps: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    trajectory: np.ndarray | None = None
+
+    @property
+    def noncartesian(self) -> bool:
+        return self.trajectory is not None
 
     @property
     def multicoil(self) -> bool:
-        return self.kspace.ndim == 5
+        return self.kspace.ndim == (4 if self.noncartesian else 5)
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        if not self.noncartesian:
+            return tuple(self.kspace.shape[-2:])
+        if self.target is not None:
+            return tuple(self.target.shape[-2:])
+        return tuple(int(v) for v in self.meta["image_shape"])
+
+    @property
+    def frames(self) -> int:
+        return self.kspace.shape[-2] if self.noncartesian else self.kspace.shape[-3]
 
     def validate(self, name: str = "acquisition") -> Acquisition:
-        """Check shapes, finiteness and the mask; raise a :class:`DynMRIError` naming the problem."""
+        """Check shapes, finiteness and the sampling; raise a :class:`DynMRIError` naming the problem."""
         k, m = self.kspace, self.mask
+        if self.noncartesian:
+            return self._validate_noncartesian(name)
+        if m is None:
+            raise ShapeError(f"{name}: a Cartesian acquisition needs a mask (or give a trajectory)")
         if k.ndim not in (4, 5):
             raise ShapeError(f"{name}: kspace must be (S, T, H, W) or (S, N, T, H, W), got shape {k.shape}")
         if m.ndim != 4:
@@ -149,17 +172,50 @@ class Acquisition:
         validate_mask(m, name=name)
         if self.target is not None and self.target.shape != kst:
             raise ShapeError(f"{name}: target shape {self.target.shape} does not match k-space (S, T, H, W) = {kst}")
+        self._validate_maps(name, k.shape[-2:])
+        return self
+
+    def _validate_maps(self, name, hw):
+        k = self.kspace
         if self.coil_maps is not None:
             if not self.multicoil:
                 raise ShapeError(f"{name}: coil_maps given for single-coil k-space")
-            want = (k.shape[0], k.shape[1]) + k.shape[-2:]
+            want = (k.shape[0], k.shape[1]) + tuple(hw)
             if self.coil_maps.shape != want:
                 raise ShapeError(f"{name}: coil_maps shape {self.coil_maps.shape} does not match (S, N, H, W) = {want}")
+
+    def _validate_noncartesian(self, name):
+        from dynmri.nufft import check_trajectory
+
+        k, tr = self.kspace, self.trajectory
+        try:
+            check_trajectory(tr, name=f"{name}: trajectory")
+        except DynMRIError as exc:
+            raise type(exc)(str(exc)) from None
+        if tr.ndim != 4:
+            raise ShapeError(f"{name}: trajectory must be (T, n_shots, n_samples, 2), got shape {tr.shape}")
+        if k.ndim not in (3, 4):
+            raise ShapeError(f"{name}: non-Cartesian kspace must be (S, T, M) or (S, N, T, M), got shape {k.shape}")
+        T, M = tr.shape[0], tr.shape[1] * tr.shape[2]
+        if k.shape[-2:] != (T, M):
+            raise ShapeError(f"{name}: kspace (..., T, M) = {k.shape[-2:]} does not match the trajectory (T, M) = {(T, M)}")
+        if not np.all(np.isfinite(k)):
+            raise DataError(f"{name}: kspace contains NaN or Inf values")
+        if self.target is None and "image_shape" not in self.meta:
+            raise DataError(f"{name}: non-Cartesian k-space needs a target or meta['image_shape'] = [H, W]")
+        hw = self.image_shape
+        if self.target is not None and self.target.shape != (k.shape[0], T) + tuple(hw):
+            raise ShapeError(f"{name}: target shape {self.target.shape} does not match (S, T, H, W) = {(k.shape[0], T) + tuple(hw)}")
+        self._validate_maps(name, hw)
         return self
 
     def save(self, path: str | os.PathLike) -> None:
         self.validate(str(path))
-        arrays = {"kspace": self.kspace.astype(np.complex64), "mask": self.mask.astype(np.uint8)}
+        arrays = {"kspace": self.kspace.astype(np.complex64)}
+        if self.mask is not None:
+            arrays["mask"] = self.mask.astype(np.uint8)
+        if self.trajectory is not None:
+            arrays["trajectory"] = self.trajectory.astype(np.float32)
         if self.target is not None:
             arrays["target"] = self.target.astype(np.complex64)
         if self.coil_maps is not None:
@@ -170,12 +226,14 @@ class Acquisition:
     def load(cls, path: str | os.PathLike) -> Acquisition:
         path = Path(path)
         arrays, meta = read_arrays(path)
+        traj = arrays.get("trajectory")
         acq = cls(
             kspace=_require(arrays, "kspace", path),
-            mask=_require(arrays, "mask", path),
+            mask=_require(arrays, "mask", path) if traj is None else arrays.get("mask"),
             target=arrays.get("target"),
             coil_maps=arrays.get("coil_maps"),
             meta=meta,
+            trajectory=traj,
         )
         return acq.validate(str(path))
 

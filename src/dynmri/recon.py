@@ -25,7 +25,7 @@ from dynmri.errors import ParameterError
 METHODS: dict[str, Callable] = {}
 REQUIRES: dict[str, str] = {}
 """What each method needs: ``any`` data, ``maps`` (single coil or multi-coil with coil maps),
-or ``multicoil`` (calibrationless: multi-coil k-space, maps optional)."""
+``multicoil`` (calibrationless: multi-coil Cartesian k-space, maps optional) or ``noncartesian``."""
 
 
 def register(name: str, requires: str = "any"):
@@ -37,9 +37,13 @@ def register(name: str, requires: str = "any"):
     return wrap
 
 
-def applicable(name: str, multicoil: bool, has_maps: bool) -> bool:
+def applicable(name: str, multicoil: bool, has_maps: bool, noncartesian: bool = False) -> bool:
     """Whether method ``name`` can reconstruct such data."""
     need = REQUIRES[name]
+    if need == "noncartesian":
+        return noncartesian and (not multicoil or has_maps)
+    if noncartesian and (need == "multicoil" or (multicoil and not has_maps)):
+        return False
     return need == "any" or (need == "multicoil" and multicoil) or (need == "maps" and (not multicoil or has_maps))
 
 
@@ -56,8 +60,11 @@ def zero_filled(y: torch.Tensor, physics, **_) -> torch.Tensor:
     r"""Zero-filled reconstruction :math:`x = A^H y` (coil-combined with the maps when multi-coil).
 
     Multi-coil k-space without coil maps (a coil-wise ``physics``) is combined by
-    root-sum-of-squares.
+    root-sum-of-squares. Non-Cartesian k-space gets the density-compensated adjoint (gridding),
+    :func:`dcomp_adjoint`: the plain adjoint is not an estimate of the image.
     """
+    if hasattr(physics, "nufft"):
+        return dcomp_adjoint(y, physics)
     if getattr(physics, "coilwise", False):
         from dynmri.physics import rss
 
@@ -65,13 +72,41 @@ def zero_filled(y: torch.Tensor, physics, **_) -> torch.Tensor:
     return physics.A_adjoint(y)
 
 
+@register("dcomp-adjoint", requires="noncartesian")
+def dcomp_adjoint(y: torch.Tensor, physics, density_method: str = "pipe", **_) -> torch.Tensor:
+    r"""Density-compensated adjoint :math:`x = A^H D y` of non-Cartesian k-space ``(B, 2, [N,] T, M)``
+    (``D``: Pipe or Voronoi weights of each frame's trajectory, :func:`dynmri.nufft.density`)."""
+    from dynmri.nufft import density
+
+    physics.density_weights = density(physics.nufft.k, physics.img_size, density_method)
+    return physics.A_dagger_dcomp(y)
+
+
 def _slice_inputs(acq, s: int, device):
-    """Tensors of slice ``s``: k-space ``(1, 2, [N,] T, H, W)``, mask ``(1, T, H, W)``, coil maps or None."""
+    """Tensors of slice ``s``: k-space ``(1, 2, [N,] T, H, W)`` (non-Cartesian ``(1, 2, [N,] T, M)``),
+    mask ``(1, T, H, W)`` (None for non-Cartesian), coil maps ``(1, N, H, W)`` or None."""
     from dynmri._complex import np_to_channels
 
-    mask = torch.from_numpy(acq.mask[s : s + 1].astype(np.float32)).to(device)
+    mask = None if acq.mask is None else torch.from_numpy(acq.mask[s : s + 1].astype(np.float32)).to(device)
     maps = None if acq.coil_maps is None else torch.from_numpy(acq.coil_maps[s : s + 1]).to(device)
     return np_to_channels(acq.kspace[s : s + 1]).to(device), mask, maps
+
+
+def acquisition_physics(acq, mask, maps, device, t0: int = 0, t1: int | None = None):
+    """The operator of frames ``t0:t1`` of one slice: Cartesian (mask), coil-wise (multi-coil
+    without maps), or non-Cartesian NUFFT (trajectory)."""
+    from dynmri.physics import coilwise_mri, make_physics
+
+    t1 = acq.frames if t1 is None else t1
+    if acq.noncartesian:
+        from dynmri.nufft import NonCartesianMRI
+
+        if acq.multicoil and maps is None:
+            raise ParameterError("non-Cartesian multi-coil k-space needs coil maps")
+        return NonCartesianMRI(torch.from_numpy(acq.trajectory[t0:t1]), acq.image_shape, maps, device=device)
+    if acq.multicoil and maps is None:
+        return coilwise_mri(mask[:, t0:t1], device=device)
+    return make_physics(mask[:, t0:t1], maps, device=device)
 
 
 def _load_methods():
@@ -85,7 +120,6 @@ def reconstruct_with_model(acq, weights, *, window: int | None = None, overlap: 
     from tqdm.auto import tqdm
 
     from dynmri._complex import channels_to_np
-    from dynmri.physics import make_physics
     from dynmri.train import load_trained, resolve_weights, sliding_window
 
     model, cfg = load_trained(resolve_weights(weights))
@@ -98,7 +132,8 @@ def reconstruct_with_model(acq, weights, *, window: int | None = None, overlap: 
     for s in tqdm(range(acq.kspace.shape[0]), desc=f"{cfg.model}-{cfg.loss}", disable=not progress, unit="slice"):
         y, mask, maps = _slice_inputs(acq, s, device)
         with torch.no_grad():
-            x = sliding_window(model, y, lambda a, b, m=mask, c=maps: make_physics(m[:, a:b], c), acq.mask.shape[1], window, overlap)
+            phys = lambda a, b, m=mask, c=maps: acquisition_physics(acq, m, c, device, a, b)  # noqa: E731
+            x = sliding_window(model, y, phys, acq.frames, window, overlap, time_dim=-2 if acq.noncartesian else -3)
         out.append(channels_to_np(x)[0])
     return np.stack(out)
 
@@ -118,16 +153,12 @@ def reconstruct_acquisition(acq, method: str = "zero-filled", *, device: str = "
     from tqdm.auto import tqdm
 
     from dynmri._complex import channels_to_np
-    from dynmri.physics import coilwise_mri, make_physics
 
     fn = get_method(method)
     out = []
     for s in tqdm(range(acq.kspace.shape[0]), desc=method, disable=not progress, unit="slice"):
         y, mask, maps = _slice_inputs(acq, s, device)
-        if acq.multicoil and maps is None:
-            physics = coilwise_mri(mask, device=device)
-        else:
-            physics = make_physics(mask, maps, device=device)
+        physics = acquisition_physics(acq, mask, maps, device)
         with torch.no_grad():
             out.append(channels_to_np(fn(y, physics, progress=progress, **options))[0])
     return np.stack(out)

@@ -342,10 +342,11 @@ def resolve_weights(spec: str | Path) -> Path:
     raise DataError(f"{spec}: not a run folder, a weights file or a shipped name ({names})")
 
 
-def sliding_window(model, y: torch.Tensor, physics_for, frames: int, window: int, overlap: int) -> torch.Tensor:
+def sliding_window(model, y: torch.Tensor, physics_for, frames: int, window: int, overlap: int, time_dim: int = -3) -> torch.Tensor:
     r"""Reconstruct a long video window by window and blend the overlaps.
 
-    ``physics_for(t0, t1)`` gives the operator of frames ``t0:t1``; ``y`` is ``(1, 2, [N,] T, H, W)``.
+    ``physics_for(t0, t1)`` gives the operator of frames ``t0:t1``; ``y`` is ``(1, 2, [N,] T, H, W)``
+    (Cartesian, ``time_dim=-3``) or ``(1, 2, [N,] T, M)`` (non-Cartesian, ``time_dim=-2``).
     Overlapping frames are averaged with triangular weights (largest at a window's centre).
     """
     if frames <= window:
@@ -359,7 +360,7 @@ def sliding_window(model, y: torch.Tensor, physics_for, frames: int, window: int
     ramp = torch.minimum(torch.arange(1, window + 1), torch.arange(window, 0, -1)).double()
     out, weight = None, torch.zeros(frames, dtype=torch.float64)
     for t0 in starts:
-        yw = y[..., t0 : t0 + window, :, :]
+        yw = y.narrow(time_dim, t0, window)
         xw = model(yw, physics_for(t0, t0 + window)).double()
         if out is None:
             out = torch.zeros(*xw.shape[:2], frames, *xw.shape[3:], dtype=torch.float64)

@@ -121,3 +121,48 @@ def save_frame_curves(path: str | Path, curves: dict[str, list[float]], ylabel: 
     if title:
         ax.set_title(title, fontsize=10)
     return _save_figure(fig, path)
+
+
+def render_trajectory(k: np.ndarray, size: int = 256) -> np.ndarray:
+    """Rasterise the samples of ``k (..., 2)`` (cycles/pixel) into a ``size x size`` uint8 image."""
+    pts = np.asarray(k).reshape(-1, 2)
+    ij = np.clip(((pts + 0.5) * size).astype(int), 0, size - 1)
+    img = np.zeros((size, size), np.float64)
+    np.add.at(img, (ij[:, 0], ij[:, 1]), 1.0)
+    return (255 * (img > 0)).astype(np.uint8)
+
+
+def save_trajectory_figures(out: str | Path, result: dict, limits) -> list[Path]:
+    """``evolution.gif`` (samples at each snapshot), ``loss.png`` and ``waveforms.png`` (gradient and
+    slew magnitude of every shot of the learned trajectory, with the limits) in folder ``out``."""
+    import torch
+
+    from dynmri.trajectories import waveforms
+
+    out = Path(out)
+    plt = _plt()
+    paths = [save_video(out / "evolution.gif", np.stack([render_trajectory(s) for s in result["snapshots"]]), fps=6)]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.semilogy(result["losses"])
+    ax.set_xlabel("step")
+    ax.set_ylabel("relative error of A^H D A x")
+    paths.append(_save_figure(fig, out / "loss.png"))
+    g, s = waveforms(torch.as_tensor(result["trajectory"]), result["image_size"], limits)
+    t_ms = np.arange(g.shape[1]) * limits.raster * 1e3
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    k = np.asarray(result["trajectory"])
+    axes[0].plot(k[..., 1].T, k[..., 0].T, lw=0.6)
+    axes[0].set_aspect("equal")
+    axes[0].set_title("learned trajectory (cycles/pixel)")
+    axes[1].plot(t_ms, 1e3 * g.norm(dim=-1).numpy().T, lw=0.6)
+    axes[1].axhline(1e3 * limits.gmax, color="r", ls="--", label="limit")
+    axes[1].set_xlabel("time (ms)")
+    axes[1].set_ylabel("|G| (mT/m)")
+    axes[1].legend()
+    axes[2].plot(t_ms[: s.shape[1]], s.norm(dim=-1).numpy().T, lw=0.6)
+    axes[2].axhline(limits.smax, color="r", ls="--", label="limit")
+    axes[2].set_xlabel("time (ms)")
+    axes[2].set_ylabel("|slew| (T/m/s)")
+    axes[2].legend()
+    paths.append(_save_figure(fig, out / "waveforms.png"))
+    return paths

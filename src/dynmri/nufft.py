@@ -1,0 +1,323 @@
+r"""Dynamic non-Cartesian MRI: one NUFFT per frame, on mri-nufft's finufft backend.
+
+Shapes
+------
+- image ``x``: ``(B, 2, T, H, W)`` real/imaginary channels;
+- trajectory ``k``: ``(T, S, Ns, 2)``, S shots (spokes, interleaves) of Ns samples per frame, in
+  cycles per pixel, :math:`k \in [-0.5, 0.5)^2`; ``k[..., 0]`` pairs with image axis H (rows),
+  ``k[..., 1]`` with W (mri-nufft's order). :math:`M = S N_s` samples per frame;
+- k-space ``y``: ``(B, 2, T, M)`` single-coil, ``(B, 2, N, T, M)`` with coil maps ``(N, H, W)``;
+- density weights ``(T, M)``.
+
+The forward model of frame :math:`t`, with pixel coordinates :math:`r` centred on
+:math:`(H/2, W/2)` (the centring of :func:`torch.fft.fftshift`), is
+
+.. math:: y_t[j] = \frac{1}{\sqrt{HW}} \sum_r S(r)\, x_t(r)\, e^{-2\pi i\, k_{t,j} \cdot r},
+
+so a Cartesian grid trajectory gives the same numbers as the orthonormal centred FFT of the
+Cartesian operators. :class:`NonCartesianMRI` is differentiable with respect to the image (the
+gradient of :math:`A` is :math:`A^H`) **and** to the trajectory:
+
+.. math:: \frac{\partial y_{t,j}}{\partial k_{t,j}^d} = A_t\big(-2\pi i\, r_d\, x_t\big)_j .
+
+It wraps mri-nufft in one place, around the traps found in mri-nufft 1.5.1: its samples are
+rescaled by :math:`2\pi` only when :math:`\max |k| < 0.5001`, so dynmri always passes cycles and
+checks the range; its operator is scaled by :math:`1/\sqrt{4HW}` (corrected here); its autodiff
+module imports deepinv and ``paired_batch=True`` gives wrong trajectory gradients for all frames
+but the last, so dynmri computes both gradients itself with one operator per frame; pipe density
+with ``density="pipe"`` picks the GPU backend, so :func:`density` calls the finufft one.
+
+Examples
+--------
+>>> import torch
+>>> from dynmri.trajectories import radial
+>>> k = radial(n_spokes=8, n_samples=64, frames=3)
+>>> physics = NonCartesianMRI(k, (32, 32))
+>>> y = physics.A(torch.randn(1, 2, 3, 32, 32))
+>>> tuple(y.shape)
+(1, 2, 3, 512)
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import torch
+
+from dynmri.errors import ParameterError, ShapeError
+
+# mri-nufft's finufft operator is (1 / sqrt(4 H W)) sum_r x e^{-i w.r}: this makes it 1 / sqrt(HW)
+_MRINUFFT_SCALE = 2.0
+
+
+def check_trajectory(k, name: str = "trajectory") -> None:
+    """Raise unless ``k`` is ``(T, S, Ns, 2)`` (or ``(S, Ns, 2)``), finite, inside [-0.5, 0.5)."""
+    a = k.detach().cpu().numpy() if isinstance(k, torch.Tensor) else np.asarray(k)
+    if a.ndim not in (3, 4) or a.shape[-1] != 2:
+        raise ShapeError(f"{name} must be (T, n_shots, n_samples, 2) or (n_shots, n_samples, 2), got shape {a.shape}")
+    if a.size == 0:
+        raise ShapeError(f"{name} is empty")
+    if not np.all(np.isfinite(a)):
+        raise ParameterError(f"{name} contains NaN or Inf")
+    if a.min() < -0.5 or a.max() >= 0.5:
+        raise ParameterError(
+            f"{name} must lie in [-0.5, 0.5) cycles/pixel, got [{a.min():.4f}, {a.max():.4f}] "
+            "(radians? divide by 2 pi)"
+        )
+
+
+def _make_op(samples: np.ndarray, shape: tuple[int, int]):
+    from mrinufft.operators.interfaces.finufft import MRIfinufft
+
+    with warnings.catch_warnings():  # "Samples will be rescaled to [-pi, pi)": intended, we pass cycles
+        warnings.simplefilter("ignore")
+        return MRIfinufft(np.ascontiguousarray(samples), shape, squeeze_dims=True, eps=1e-6)
+
+
+def _set_samples(op, samples: np.ndarray) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        op.update_samples(np.ascontiguousarray(samples))
+
+
+def _forward(op, z: torch.Tensor) -> torch.Tensor:
+    """``z (K, H, W)`` complex -> ``(K, M)`` with the orthonormal scale."""
+    cd = op.cpx_dtype
+    out = [np.asarray(op.op(np.ascontiguousarray(zi.detach().cpu().numpy().astype(cd)))).reshape(-1) for zi in z]
+    return torch.from_numpy(np.stack(out)).to(z.device, z.dtype) * _MRINUFFT_SCALE
+
+
+def _adjoint(op, y: torch.Tensor) -> torch.Tensor:
+    """``y (K, M)`` complex -> ``(K, H, W)``."""
+    cd = op.cpx_dtype
+    out = [np.asarray(op.adj_op(np.ascontiguousarray(yi.detach().cpu().numpy().astype(cd)))).reshape(op.shape) for yi in y]
+    return torch.from_numpy(np.stack(out)).to(y.device, y.dtype) * _MRINUFFT_SCALE
+
+
+def _coords(shape, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    H, W = shape
+    real = like.real.dtype
+    ry = (torch.arange(H, device=like.device, dtype=real) - H // 2)[:, None].expand(H, W)
+    rx = (torch.arange(W, device=like.device, dtype=real) - W // 2)[None, :].expand(H, W)
+    return ry, rx
+
+
+class _NUFFT(torch.autograd.Function):
+    """Frame NUFFT ``z (K, H, W) -> (K, M)``, differentiable in ``z`` and in ``k (M, 2)``."""
+
+    @staticmethod
+    def forward(ctx, z, k, op):
+        ctx.save_for_backward(z)
+        ctx.op = op
+        return _forward(op, z)
+
+    @staticmethod
+    def backward(ctx, g):
+        (z,) = ctx.saved_tensors
+        op = ctx.op
+        gz = _adjoint(op, g) if ctx.needs_input_grad[0] else None
+        gk = None
+        if ctx.needs_input_grad[1]:
+            cols = []
+            for r in _coords(op.shape, z):
+                d = _forward(op, -2j * math.pi * r * z)  # dy/dk_d
+                cols.append((torch.conj(g) * d).real.sum(0))
+            gk = torch.stack(cols, dim=-1).to(z.real.dtype)
+        return gz, gk, None
+
+
+class _NUFFTAdjoint(torch.autograd.Function):
+    """Frame adjoint ``y (K, M) -> (K, H, W)``, differentiable in ``y`` and in ``k (M, 2)``."""
+
+    @staticmethod
+    def forward(ctx, y, k, op):
+        ctx.save_for_backward(y)
+        ctx.op = op
+        return _adjoint(op, y)
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        op = ctx.op
+        gy = _forward(op, g) if ctx.needs_input_grad[0] else None
+        gk = None
+        if ctx.needs_input_grad[1]:
+            cols = []
+            for r in _coords(op.shape, g):
+                d = _forward(op, -2j * math.pi * r * g)
+                cols.append((y * torch.conj(d)).real.sum(0))
+            gk = torch.stack(cols, dim=-1).to(y.real.dtype)
+        return gy, gk, None
+
+
+class FrameNUFFT:
+    """One mri-nufft operator per frame for a (possibly learnable) trajectory ``(T, S, Ns, 2)``.
+
+    :meth:`op` and :meth:`adj_op` take complex ``(K, T, H, W)`` / ``(K, T, M)``; gradients flow
+    to the inputs and to ``self.k`` when it requires grad. :meth:`refresh` re-plans after ``k``
+    changed in place (trajectory learning).
+    """
+
+    def __init__(self, k: torch.Tensor, shape: tuple[int, int]):
+        if k.ndim == 3:
+            k = k[None]
+        check_trajectory(k)
+        self.k = k
+        self.shape = tuple(int(s) for s in shape)
+        dt = np.float64 if k.dtype == torch.float64 else np.float32
+        self.ops = [_make_op(kt.detach().cpu().numpy().reshape(-1, 2).astype(dt), self.shape) for kt in k]
+
+    @property
+    def frames(self) -> int:
+        return self.k.shape[0]
+
+    @property
+    def n_samples(self) -> int:
+        return self.k.shape[1] * self.k.shape[2]
+
+    def refresh(self) -> None:
+        check_trajectory(self.k)
+        dt = np.float64 if self.k.dtype == torch.float64 else np.float32
+        for op, kt in zip(self.ops, self.k):
+            _set_samples(op, kt.detach().cpu().numpy().reshape(-1, 2).astype(dt))
+
+    def op(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.stack([_NUFFT.apply(z[:, t], self.k[t].reshape(-1, 2), self.ops[t]) for t in range(self.frames)], dim=1)
+
+    def adj_op(self, y: torch.Tensor) -> torch.Tensor:
+        return torch.stack([_NUFFTAdjoint.apply(y[:, t], self.k[t].reshape(-1, 2), self.ops[t]) for t in range(self.frames)], dim=1)
+
+
+def _physics_base():
+    from deepinv.physics import LinearPhysics
+
+    return LinearPhysics
+
+
+def NonCartesianMRI(trajectory, img_size, coil_maps=None, density_weights=None, device=None):  # noqa: N802
+    r"""Dynamic non-Cartesian MRI operator (a deepinv ``LinearPhysics``).
+
+    Parameters
+    ----------
+    trajectory : torch.Tensor or numpy.ndarray
+        ``(T, S, Ns, 2)`` cycles/pixel in [-0.5, 0.5) (``(S, Ns, 2)``: one frame).
+    img_size : tuple
+        ``(H, W)``.
+    coil_maps : torch.Tensor, optional
+        ``(N, H, W)`` or ``(1, N, H, W)`` complex: multi-coil k-space ``(B, 2, N, T, M)``.
+    density_weights : torch.Tensor, optional
+        ``(T, M)``; used only by :meth:`A_dagger_dcomp` (``A`` and ``A_adjoint`` stay adjoint).
+
+    ``A``: ``(B, 2, T, H, W) -> (B, 2, [N,] T, M)``; ``A_adjoint`` the exact adjoint;
+    ``A_dagger_dcomp(y)`` the density-compensated adjoint :math:`A^H D y`.
+    """
+    LinearPhysics = _physics_base()
+    k = torch.as_tensor(np.asarray(trajectory) if not isinstance(trajectory, torch.Tensor) else trajectory)
+    if not k.is_floating_point():
+        k = k.float()
+    nufft = FrameNUFFT(k, img_size)
+    maps = None
+    if coil_maps is not None:
+        maps = torch.as_tensor(coil_maps)
+        if maps.ndim == 4 and maps.shape[0] == 1:
+            maps = maps[0]
+        if maps.ndim != 3 or tuple(maps.shape[-2:]) != tuple(img_size) or not maps.is_complex():
+            raise ShapeError(f"coil_maps must be complex (N, H, W) = (N, {img_size[0]}, {img_size[1]}), got {tuple(maps.shape)}")
+    if density_weights is not None:
+        density_weights = torch.as_tensor(density_weights)
+        if tuple(density_weights.shape) != (nufft.frames, nufft.n_samples):
+            raise ShapeError(f"density weights must be (T, M) = ({nufft.frames}, {nufft.n_samples}), got {tuple(density_weights.shape)}")
+
+    class _NonCartesianMRI(LinearPhysics):
+        coilwise = False
+
+        def __init__(self):
+            super().__init__()
+            self.nufft, self.coil_maps, self.density_weights = nufft, maps, density_weights
+            self.img_size = tuple(img_size)
+            self.multicoil = maps is not None
+
+        def _check_x(self, x):
+            T = self.nufft.frames
+            if x.ndim != 5 or x.shape[1] != 2 or x.shape[2] != T or tuple(x.shape[-2:]) != self.img_size:
+                raise ShapeError(f"image must be (B, 2, T, H, W) = (B, 2, {T}, {self.img_size[0]}, {self.img_size[1]}), got {tuple(x.shape)}")
+
+        def A(self, x, **_):
+            self._check_x(x)
+            z = torch.complex(x[:, 0], x[:, 1])  # (B, T, H, W)
+            B, T = z.shape[:2]
+            if self.coil_maps is None:
+                y = self.nufft.op(z)  # (B, T, M)
+                return torch.stack((y.real, y.imag), dim=1)
+            m = self.coil_maps.to(z.device, z.dtype)
+            zc = (m[None, :, None] * z[:, None]).reshape(-1, T, *self.img_size)  # (B N, T, H, W)
+            y = self.nufft.op(zc).reshape(B, m.shape[0], T, -1)
+            return torch.stack((y.real, y.imag), dim=1)
+
+        def _adj(self, y):
+            z = torch.complex(y[:, 0], y[:, 1])
+            if self.coil_maps is None:
+                if z.ndim != 3:
+                    raise ShapeError(f"single-coil k-space must be (B, 2, T, M), got {tuple(y.shape)}")
+                x = self.nufft.adj_op(z)
+            else:
+                if z.ndim != 4:
+                    raise ShapeError(f"multi-coil k-space must be (B, 2, N, T, M), got {tuple(y.shape)}")
+                B, N, T, M = z.shape
+                m = self.coil_maps.to(z.device, z.dtype)
+                xc = self.nufft.adj_op(z.reshape(B * N, T, M)).reshape(B, N, T, *self.img_size)
+                x = (m.conj()[None, :, None] * xc).sum(1)
+            return torch.stack((x.real, x.imag), dim=1)
+
+        def A_adjoint(self, y, **_):
+            return self._adj(y)
+
+        def A_dagger_dcomp(self, y):
+            """Density-compensated adjoint :math:`A^H D y` (``(B, 2, [N,] T, M) -> (B, 2, T, H, W)``)."""
+            if self.density_weights is None:
+                raise ParameterError("no density weights: build the physics with density_weights=density(...)")
+            return self._adj(y * self.density_weights.to(y.device, y.dtype))
+
+    p = _NonCartesianMRI()
+    if device is not None:
+        p = p.to(device)
+    return p
+
+
+def density(trajectory, shape: tuple[int, int], method: str = "pipe", n_iter: int = 10) -> torch.Tensor:
+    r"""Density compensation weights ``(T, M)`` of a trajectory ``(T, S, Ns, 2)``, frame by frame.
+
+    ``"voronoi"``: cell areas (mri-nufft); ``"pipe"``: Pipe-Menon fixed point
+    :math:`w \leftarrow w / |G G^H w|` with finufft's spreader (mri-nufft's finufft
+    implementation, whatever GPU backend is installed). Both are scaled so that
+    :math:`A^H D A` maps a constant image to (on average) the same constant, with dynmri's
+    orthonormal :math:`A`.
+    """
+    k = torch.as_tensor(trajectory)
+    if k.ndim == 3:
+        k = k[None]
+    check_trajectory(k)
+    from mrinufft.density import voronoi
+    from mrinufft.operators.interfaces.finufft import MRIfinufft
+
+    out = []
+    for kt in k.detach().cpu().numpy().astype(np.float64):
+        pts = kt.reshape(-1, 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if method == "voronoi":
+                w = np.asarray(voronoi(pts), dtype=np.float64)
+            elif method == "pipe":
+                w = np.abs(np.asarray(MRIfinufft.pipe(pts, shape, max_iter=n_iter, normalize=False)))
+            else:
+                raise ParameterError(f"density method must be 'voronoi' or 'pipe', got {method!r}")
+        out.append(w)
+    w = torch.from_numpy(np.stack(out))
+    # scale: A^H D A 1 has mean 1 (frame by frame)
+    nufft = FrameNUFFT(k.to(torch.float64), shape)
+    ones = torch.ones(1, k.shape[0], *shape, dtype=torch.complex128)
+    back = nufft.adj_op(nufft.op(ones) * w[None])
+    scale = back.real.mean(dim=(-2, -1))[0]  # (T,)
+    return (w / scale[:, None]).to(torch.float32 if k.dtype != torch.float64 else torch.float64)
