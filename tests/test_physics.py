@@ -7,6 +7,7 @@ from conftest import devices
 from dynmri.errors import ShapeError
 from dynmri.physics import PHYSICS, make_physics, rss
 from dynmri.sampling import make_mask
+from dynmri.trajectories import radial
 
 B, N, T, H, W = 2, 3, 4, 16, 32
 
@@ -17,16 +18,29 @@ def _maps(dtype=torch.complex128):
     return m / m.abs().pow(2).sum(1, keepdim=True).sqrt()
 
 
-# each registered operator: how to build it from a mask, and its image shape
+def _trajectory(mask):
+    """Non-Cartesian stand-in for a mask: golden-angle radial, or the Cartesian grid for a full mask."""
+    if bool(mask.all()):
+        g0, g1 = torch.arange(-H // 2, H // 2) / H, torch.arange(-W // 2, W // 2) / W
+        grid = torch.stack(torch.meshgrid(g0, g1, indexing="ij"), dim=-1).reshape(1, H * W, 2)
+        return grid[None].expand(T, 1, H * W, 2).double()
+    return radial(5, 48, T).double()
+
+
+M = 5 * 48
+# each registered operator: how to build it from a mask, its image and k-space shapes, and the
+# accuracy of A^H A = I on a full grid (NUFFTs: finufft tolerance 1e-6, pointwise about 1e-5)
 CASES = {
-    "cartesian": (lambda mask, dev: PHYSICS["cartesian"](mask, device=dev), (B, 2, T, H, W)),
-    "cartesian-multicoil": (lambda mask, dev: PHYSICS["cartesian-multicoil"](mask, _maps().to(dev), device=dev), (B, 2, T, H, W)),
-    "cartesian-coilwise": (lambda mask, dev: PHYSICS["cartesian-coilwise"](mask, device=dev), (B, 2, N, T, H, W)),
+    "cartesian": (lambda mask, dev: PHYSICS["cartesian"](mask, device=dev), (B, 2, T, H, W), (B, 2, T, H, W), 1e-10),
+    "cartesian-multicoil": (lambda mask, dev: PHYSICS["cartesian-multicoil"](mask, _maps().to(dev), device=dev), (B, 2, T, H, W), (B, 2, N, T, H, W), 1e-10),
+    "cartesian-coilwise": (lambda mask, dev: PHYSICS["cartesian-coilwise"](mask, device=dev), (B, 2, N, T, H, W), (B, 2, N, T, H, W), 1e-10),
+    "noncartesian": (lambda mask, dev: PHYSICS["noncartesian"](_trajectory(mask), (H, W), device=dev), (B, 2, T, H, W), (B, 2, T, M), 1e-4),
+    "noncartesian-multicoil": (lambda mask, dev: PHYSICS["noncartesian"](_trajectory(mask), (H, W), _maps()[0].to(dev), device=dev), (B, 2, T, H, W), (B, 2, N, T, M), 1e-4),
 }
 
 
 def test_every_operator_is_enrolled():
-    assert set(CASES) == set(PHYSICS)
+    assert {c.removesuffix("-multicoil") if c.startswith("non") else c for c in CASES} == set(PHYSICS)
 
 
 def build(name, device, mask=None):
@@ -38,12 +52,18 @@ def shape(name):
     return CASES[name][1]
 
 
+def yshape(name, full=False):
+    if full and name.startswith("non"):
+        return CASES[name][2][:-1] + (H * W,)
+    return CASES[name][2]
+
+
 def _inner(a, b):
     return torch.sum(a * b).item()
 
 
 @pytest.mark.parametrize("device", devices())
-@pytest.mark.parametrize("name", list(PHYSICS))
+@pytest.mark.parametrize("name", list(CASES))
 def test_adjointness(name, device):
     torch.manual_seed(0)
     physics = build(name, device)
@@ -53,10 +73,10 @@ def test_adjointness(name, device):
     y = torch.randn(Ax.shape, dtype=torch.float64, generator=g).to(device)
     lhs, rhs = _inner(Ax, y), _inner(x, physics.A_adjoint(y))
     assert abs(lhs - rhs) / abs(lhs) < 1e-5
-    assert Ax.shape == ((B, 2, T, H, W) if name == "cartesian" else (B, 2, N, T, H, W))
+    assert Ax.shape == yshape(name)
 
 
-@pytest.mark.parametrize("name", list(PHYSICS))
+@pytest.mark.parametrize("name", list(CASES))
 def test_adjointness_float32(name):
     physics = build(name, "cpu")
     g = torch.Generator().manual_seed(2)
@@ -67,7 +87,7 @@ def test_adjointness_float32(name):
     assert abs(lhs - rhs) / abs(lhs) < 1e-5
 
 
-@pytest.mark.parametrize("name", list(PHYSICS))
+@pytest.mark.parametrize("name", list(CASES))
 def test_gradient_matches_adjoint(name):
     """autograd of 0.5||Ax - y||^2 equals A^H(Ax - y)."""
     physics = build(name, "cpu")
@@ -79,11 +99,12 @@ def test_gradient_matches_adjoint(name):
     assert torch.allclose(x.grad, expected, atol=1e-10)
 
 
-@pytest.mark.parametrize("name", list(PHYSICS))
+@pytest.mark.parametrize("name", list(CASES))
 def test_full_mask_is_an_isometry(name):
     physics = build(name, "cpu", mask=torch.ones(B, T, H, W))
     x = torch.randn(shape(name), dtype=torch.float64)
-    assert torch.allclose(physics.A_adjoint(physics.A(x)), x, atol=1e-10)
+    assert physics.A(x).shape == yshape(name, full=True)
+    assert torch.allclose(physics.A_adjoint(physics.A(x)), x, atol=CASES[name][3])
 
 
 def test_each_frame_uses_its_own_mask():

@@ -178,9 +178,9 @@ def reconstruct(
         options["callback"] = record
     acq = Acquisition.load(acquisition)
     if not applicable(method, acq.multicoil, acq.coil_maps is not None, acq.noncartesian):
-        need = {"multicoil": "multi-coil Cartesian k-space", "noncartesian": "non-Cartesian k-space (single-coil or with maps)"}.get(REQUIRES[method], "single-coil k-space or coil maps")
+        need = {"multicoil": "multi-coil k-space (Cartesian)", "noncartesian": "non-Cartesian k-space (single-coil or with maps)"}.get(REQUIRES[method], "single-coil k-space or coil maps")
         have = ("multi-coil k-space without coil maps" if acq.coil_maps is None else "multi-coil k-space") if acq.multicoil else "single-coil k-space"
-        have = ("non-Cartesian " if acq.noncartesian else "Cartesian ") + have
+        have = ("non-Cartesian " if acq.noncartesian else "") + have
         raise ParameterError(f"{method} needs {need}; {acquisition} has {have}")
     meta = {}
     if "config" in options:
@@ -452,7 +452,8 @@ def learn_trajectory_cmd(
 
     from dynmri.config import load_config
     from dynmri.io import write_text_atomic
-    from dynmri.learn_trajectory import LearnTrajectoryConfig, compare as compare_trajs, learn_trajectory
+    from dynmri.learn_trajectory import LearnTrajectoryConfig, learn_trajectory
+    from dynmri.learn_trajectory import compare as compare_trajs
     from dynmri.trajectories import make_trajectory
 
     _set_threads(threads)

@@ -5,7 +5,7 @@ the density-compensated adjoint on training images :math:`x_i`:
 
 .. math:: \min_{k \in \mathcal C} \sum_i \frac{\|A_k^H D_k A_k x_i - x_i\|^2}{\|x_i\|^2},
 
-with :math:`D_k` Pipe's density weights of the current :math:`k` (recomputed at every step, not
+with :math:`D_k` the Voronoi density weights of the current :math:`k` (recomputed at every step, not
 differentiated) and :math:`\mathcal C` the set of trajectories that a scanner can play
 (:func:`dynmri.trajectories.project_to_limits`: gradient amplitude, slew rate, k-space box).
 
@@ -47,7 +47,7 @@ class LearnTrajectoryConfig:
     lr: float = 2e-3  # cycles/pixel
     batch: int = 6
     decimation: int = 8
-    density: str = "pipe"
+    density: str = "voronoi"
     gmax: float = 0.040  # T/m
     smax: float = 150.0  # T/m/s
     raster: float = 4e-6  # s
@@ -106,7 +106,7 @@ def training_frames(cfg: LearnTrajectoryConfig, split: str) -> np.ndarray:
     return frames[:cap] if cap else frames
 
 
-def dcomp_recon(k: torch.Tensor, images: torch.Tensor, method: str = "pipe") -> torch.Tensor:
+def dcomp_recon(k: torch.Tensor, images: torch.Tensor, method: str = "voronoi") -> torch.Tensor:
     """:math:`A_k^H D_k A_k x` for complex ``images (F, H, W)`` and one frame ``k (S, Ns, 2)``."""
     from dynmri.nufft import FrameNUFFT, density
 

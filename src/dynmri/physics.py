@@ -125,7 +125,19 @@ def coilwise_mri(mask: torch.Tensor, device=None):
     return physics
 
 
-PHYSICS = {"cartesian": dynamic_mri, "cartesian-multicoil": dynamic_multicoil_mri, "cartesian-coilwise": coilwise_mri}
+def noncartesian_mri(trajectory, img_size, coil_maps=None, device=None):
+    """Non-Cartesian dynamic MRI (one NUFFT per frame): see :func:`dynmri.nufft.NonCartesianMRI`."""
+    from dynmri.nufft import NonCartesianMRI
+
+    return NonCartesianMRI(trajectory, img_size, coil_maps, device=device)
+
+
+PHYSICS = {
+    "cartesian": dynamic_mri,
+    "cartesian-multicoil": dynamic_multicoil_mri,
+    "cartesian-coilwise": coilwise_mri,
+    "noncartesian": noncartesian_mri,
+}
 """Registry of operators; every entry is enrolled in the shared adjointness tests."""
 
 

@@ -73,9 +73,9 @@ def zero_filled(y: torch.Tensor, physics, **_) -> torch.Tensor:
 
 
 @register("dcomp-adjoint", requires="noncartesian")
-def dcomp_adjoint(y: torch.Tensor, physics, density_method: str = "pipe", **_) -> torch.Tensor:
+def dcomp_adjoint(y: torch.Tensor, physics, density_method: str = "voronoi", **_) -> torch.Tensor:
     r"""Density-compensated adjoint :math:`x = A^H D y` of non-Cartesian k-space ``(B, 2, [N,] T, M)``
-    (``D``: Pipe or Voronoi weights of each frame's trajectory, :func:`dynmri.nufft.density`)."""
+    (``D``: Voronoi (default) or Pipe weights of each frame's trajectory, :func:`dynmri.nufft.density`)."""
     from dynmri.nufft import density
 
     physics.density_weights = density(physics.nufft.k, physics.img_size, density_method)

@@ -26,7 +26,7 @@ Examples
 --------
 >>> k = radial(n_spokes=25, n_samples=256, frames=4)
 >>> k.shape, round(radial_acceleration(25, 128), 2)
-(torch.Size([4, 25, 256, 2]), 8.04)
+(torch.Size([4, 25, 256, 2]), 8.08)
 """
 
 from __future__ import annotations

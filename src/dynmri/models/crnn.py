@@ -30,7 +30,13 @@ import torch
 from torch import nn
 
 from dynmri.models import register
-from dynmri.models.layers import DataConsistency, batch_to_frames, frames_to_batch, zero_init
+from dynmri.models.layers import (
+    DataConsistency,
+    batch_to_frames,
+    frames_to_batch,
+    initial_estimate,
+    zero_init,
+)
 
 
 class BCRNNLayer(nn.Module):
@@ -91,7 +97,7 @@ class CRNN(nn.Module):
         self.dc = nn.ModuleList(DataConsistency(dc_init) for _ in range(cascades))
 
     def forward(self, y: torch.Tensor, physics) -> torch.Tensor:
-        x = physics.A_adjoint(y)
+        x = initial_estimate(y, physics)
         T = x.shape[2]
         hidden = [None] * (1 + len(self.crnni))
         for i in range(self.cascades):

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from dynmri.models import register
-from dynmri.models.layers import zero_init
+from dynmri.models.layers import initial_estimate, zero_init
 
 
 class Attention(nn.Module):
@@ -112,7 +112,7 @@ class _DualModel(nn.Module):
         self.net = DualUNetResNet3d(**cfg)
 
     def forward(self, y, physics):
-        return self.net(physics.A_adjoint(y))
+        return self.net(initial_estimate(y, physics))
 
 
 @register("dual-unet-resnet3d")

@@ -46,3 +46,10 @@ def zero_init(layer: nn.Module) -> nn.Module:
     if getattr(layer, "bias", None) is not None:
         nn.init.zeros_(layer.bias)
     return layer
+
+
+def initial_estimate(y: torch.Tensor, physics) -> torch.Tensor:
+    """The networks' starting point: :math:`A^H y`, or the density-compensated adjoint
+    :math:`A^H D y` for non-Cartesian operators (whose plain adjoint is not an image estimate)."""
+    dcomp = getattr(physics, "A_dagger_dcomp", None)
+    return physics.A_adjoint(y) if dcomp is None else dcomp(y)

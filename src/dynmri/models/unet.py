@@ -23,7 +23,13 @@ from torch import nn
 
 from dynmri.errors import ParameterError
 from dynmri.models import register
-from dynmri.models.layers import DataConsistency, batch_to_frames, frames_to_batch, zero_init
+from dynmri.models.layers import (
+    DataConsistency,
+    batch_to_frames,
+    frames_to_batch,
+    initial_estimate,
+    zero_init,
+)
 
 
 def _block(cin: int, cout: int, drop: float) -> nn.Sequential:
@@ -88,7 +94,7 @@ class Unrolled(nn.Module):
         self.dc = nn.ModuleList(DataConsistency() for _ in denoisers) if dc else None
 
     def forward(self, y: torch.Tensor, physics) -> torch.Tensor:
-        x = physics.A_adjoint(y)
+        x = initial_estimate(y, physics)
         for i, f in enumerate(self.denoisers):
             x = f(x)
             if self.dc is not None:

@@ -1,0 +1,226 @@
+"""Non-Cartesian physics, trajectories, density compensation, scanner limits, learn-trajectory."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from dynmri.cli import app
+from dynmri.errors import ParameterError, ShapeError
+from dynmri.nufft import FrameNUFFT, NonCartesianMRI, check_trajectory, density
+from dynmri.trajectories import (
+    GOLDEN_ANGLE,
+    ScannerLimits,
+    make_trajectory,
+    nyquist_spokes,
+    project_to_limits,
+    radial,
+    spiral,
+    spokes_for,
+    tiny_golden_angle,
+    violations,
+)
+
+runner = CliRunner()
+
+
+def test_cartesian_grid_equals_the_centred_orthonormal_fft():
+    """Pins the scale (mri-nufft's 1/sqrt(4HW) corrected), the sign and the axis order."""
+    H, W = 8, 12
+    g0, g1 = torch.arange(-H // 2, H // 2) / H, torch.arange(-W // 2, W // 2) / W
+    k = torch.stack(torch.meshgrid(g0, g1, indexing="ij"), dim=-1).reshape(1, 1, H * W, 2).double()
+    x = torch.randn(1, 2, 1, H, W, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    y = NonCartesianMRI(k, (H, W)).A(x)
+    z = torch.complex(x[:, 0], x[:, 1])
+    ref = torch.fft.fftshift(torch.fft.fft2(torch.fft.ifftshift(z, dim=(-2, -1)), norm="ortho"), dim=(-2, -1))
+    assert torch.allclose(torch.complex(y[:, 0], y[:, 1]), ref.reshape(1, 1, -1), atol=1e-5)
+
+
+def _fd_check(which):
+    k = radial(3, 16, 1).double().requires_grad_(True)
+    nufft = FrameNUFFT(k, (16, 16))
+    g = torch.Generator().manual_seed(1)
+    img = torch.randn(2, 1, 16, 16, dtype=torch.complex128, generator=g)
+    w = torch.randn(2, 1, 48, dtype=torch.complex128, generator=g)
+
+    def loss(kk):
+        nufft.k = kk
+        nufft.refresh()
+        if which == "forward":
+            return (nufft.op(img) * w).real.sum()
+        return (nufft.adj_op(w) * img.conj()).imag.sum()
+
+    loss(k).backward()
+    grad = k.grad.clone()
+    base = k.detach().clone()
+    for idx in [(0, 0, 3, 0), (0, 1, 10, 1), (0, 2, 7, 0)]:
+        e = 1e-4  # central differences: O(e^2) error, well above finufft's 1e-6 noise
+        kp, km = base.clone(), base.clone()
+        kp[idx] += e
+        km[idx] -= e
+        fd = (loss(kp) - loss(km)) / (2 * e)
+        assert grad[idx].item() == pytest.approx(fd.item(), rel=1e-3, abs=1e-3)
+
+
+@pytest.mark.parametrize("which", ["forward", "adjoint"])
+def test_trajectory_gradient_matches_finite_differences(which):
+    _fd_check(which)
+
+
+def test_image_gradient_through_the_nufft_is_the_adjoint():
+    physics = NonCartesianMRI(radial(5, 32, 2).double(), (16, 16))
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(1, 2, 2, 16, 16, dtype=torch.float64, generator=g, requires_grad=True)
+    y = torch.randn(1, 2, 2, 160, dtype=torch.float64, generator=g)
+    (0.5 * (physics.A(x) - y).pow(2).sum()).backward()
+    assert torch.allclose(x.grad, physics.A_adjoint(physics.A(x.detach()) - y), atol=1e-10)
+
+
+def test_radial_angles_counts_and_range():
+    k = radial(25, 256, 4)
+    assert k.shape == (4, 25, 256, 2)
+    assert float(k.min()) >= -0.5 and float(k.max()) < 0.5
+    ang = torch.atan2(k[..., -1, 0], k[..., -1, 1]).reshape(-1)  # last sample direction
+    step = torch.remainder(ang[1:] - ang[:-1], math.pi)
+    assert torch.allclose(step.double(), torch.full_like(step, GOLDEN_ANGLE).double(), atol=1e-5)
+    tiny = radial(3, 16, 2, angle="tiny-golden")
+    a = torch.atan2(tiny[..., -1, 0], tiny[..., -1, 1]).reshape(-1)
+    assert float(torch.remainder(a[1] - a[0], math.pi)) == pytest.approx(tiny_golden_angle(7), abs=1e-5)
+    assert math.degrees(tiny_golden_angle(7)) == pytest.approx(23.628, abs=1e-3)
+    assert nyquist_spokes(128) == 202 and spokes_for(8, 128) == 25
+    with pytest.raises(ParameterError, match="angle"):
+        radial(3, 16, angle="silver")
+
+
+def test_spiral_matches_radial_sample_count_and_rotates_per_frame():
+    r = make_trajectory("radial-golden", 128, 8, 2)
+    s = make_trajectory("spiral", 128, 8, 2)
+    assert s.shape[1] * s.shape[2] == r.shape[1] * r.shape[2]
+    assert not torch.allclose(s[0], s[1])
+    assert spiral(3, 100, 1).shape == (1, 3, 100, 2)
+
+
+def _blob_error(nufft, w, n=32):
+    yy, xx = torch.meshgrid(torch.arange(n) - n / 2, torch.arange(n) - n / 2, indexing="ij")
+    g = torch.exp(-(yy**2 + xx**2) / (2 * 5.0**2)).double()
+    rec = nufft.adj_op(nufft.op(g.to(torch.complex128)[None, None]) * w[None]).real[0, 0]
+    a = (rec * g).sum() / (rec * rec).sum()  # best scaling: judges the shape of the weights
+    return float((a * rec - g).norm() / g.norm())
+
+
+def test_density_compensation_makes_the_adjoint_of_a_constant_constant():
+    k = radial(24, 64, 1)
+    nufft = FrameNUFFT(k.double(), (32, 32))
+    img = torch.ones(1, 1, 32, 32, dtype=torch.complex128)
+    plain = nufft.adj_op(nufft.op(img)).real[0, 0]
+    plain = plain / plain.mean()
+    assert float((plain[8:24, 8:24] - 1).abs().mean()) > 0.1
+    for method in ("voronoi", "pipe"):
+        w = density(k, (32, 32), method).double()
+        assert w.shape == (1, 24 * 64) and bool((w > 0).all())
+        rec = nufft.adj_op(nufft.op(img) * w[None]).real[0, 0]
+        assert float((rec[8:24, 8:24] - 1).abs().mean()) < 0.05, method
+    ones = torch.ones(1, 24 * 64, dtype=torch.float64)
+    assert _blob_error(nufft, density(k, (32, 32), "voronoi").double()) < 0.05
+    # mri-nufft's finufft Pipe weights are not a radial ramp (why Voronoi is the default)
+    assert 0.05 < _blob_error(nufft, density(k, (32, 32), "pipe").double()) < _blob_error(nufft, ones)
+    with pytest.raises(ParameterError, match="density method"):
+        density(k, (32, 32), "cells")
+
+
+def test_trajectory_checks():
+    for bad, match in [(torch.zeros(3, 4), "must be"), (torch.full((2, 3, 2), 0.7), "radians"),
+                       (torch.full((2, 3, 2), float("nan")), "NaN")]:
+        with pytest.raises((ShapeError, ParameterError), match=match):
+            check_trajectory(bad)
+    physics = NonCartesianMRI(radial(3, 8, 2), (8, 8))
+    with pytest.raises(ShapeError, match="image must be"):
+        physics.A(torch.zeros(1, 2, 3, 8, 8))
+
+
+LIM = ScannerLimits()
+
+
+def test_projection_is_feasible_nearest_and_leaves_feasible_trajectories_alone():
+    k = radial(6, 128, 1)[0]
+    assert violations(k, 64, LIM)["slew_violations"] == 0
+    assert torch.equal(project_to_limits(k, 64, LIM), k)
+    z = (k + 0.01 * torch.randn(k.shape, generator=torch.Generator().manual_seed(0))).clamp(-0.5, 0.49)
+    v = violations(z, 64, LIM)
+    assert v["slew_violations"] > 0
+    p = project_to_limits(z, 64, LIM)
+    v = violations(p, 64, LIM)
+    assert v["gradient_violations"] == v["slew_violations"] == v["outside_box"] == 0
+    assert float((p - z).norm()) <= float((k.double() - z).norm())  # nearer than a known feasible point
+
+
+def test_learn_trajectory_cli_end_to_end(tmp_path):
+    out = tmp_path / "learned"
+    res = runner.invoke(app, ["learn-trajectory", "--data", "phantom", "--steps", "8", "--batch", "2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    for f in ("trajectory.npz", "evolution.gif", "loss.png", "waveforms.png", "summary.json", "comparison.md"):
+        assert (out / f).is_file(), f
+    from dynmri.io import read_arrays
+
+    arrays, meta = read_arrays(out / "trajectory.npz")
+    k = torch.from_numpy(arrays["trajectory"])
+    v = violations(k, 64, ScannerLimits(**{f: meta["config"][f] for f in ("gmax", "smax", "raster", "fov")}))
+    assert v["gradient_violations"] == v["slew_violations"] == v["outside_box"] == 0
+    assert "| learned |" in res.output and "| radial-golden |" in res.output
+    # the learned file drives the simulator, rotated frame to frame
+    acq = tmp_path / "acq.npz"
+    res = runner.invoke(app, ["simulate", "--size", "64", "--frames", "3", "--trajectory", str(out / "trajectory.npz"), "--out", str(acq)])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["learn-trajectory", "--decimation", "3", "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "power of 2" in res.output
+
+
+def test_simulate_and_reconstruct_noncartesian(tmp_path):
+    from dynmri.io import Acquisition, Reconstruction
+    from dynmri.metrics import evaluate
+
+    acq_path = tmp_path / "r.npz"
+    res = runner.invoke(app, ["simulate", "--trajectory", "radial-golden", "--size", "32", "--frames", "4", "--accel", "4", "--out", str(acq_path)])
+    assert res.exit_code == 0, res.output
+    acq = Acquisition.load(acq_path)
+    assert acq.noncartesian and acq.kspace.shape == (1, 4, spokes_for(4, 32) * 64)
+    assert acq.meta["achieved_acceleration"] == pytest.approx(4, rel=0.05)
+    psnr = {}
+    for method in ("zero-filled", "dcomp-adjoint", "ls", "lps"):
+        out = tmp_path / f"{method}.npz"
+        res = runner.invoke(app, ["reconstruct", str(acq_path), "--method", method, "--iters", "20", "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        psnr[method] = evaluate(Reconstruction.load(out).recon, acq.target)["psnr"]
+    assert psnr["zero-filled"] == pytest.approx(psnr["dcomp-adjoint"])  # gridding is the zero-filled of non-Cartesian
+    assert psnr["lps"] > psnr["ls"] > psnr["dcomp-adjoint"] + 3
+    res = runner.invoke(app, ["reconstruct", str(acq_path), "--method", "fista-grouplasso", "--out", str(tmp_path / "g.npz")])
+    assert res.exit_code == 2 and "non-Cartesian" in res.output
+    # bad trajectory files
+    np.savez(tmp_path / "bad.npz", trajectory=np.full((3, 8, 2), 2.0, np.float32))
+    res = runner.invoke(app, ["simulate", "--size", "32", "--trajectory", str(tmp_path / "bad.npz"), "--out", str(tmp_path / "b.npz")])
+    assert res.exit_code == 2 and "radians" in res.output
+    np.savez(tmp_path / "nokey.npz", k=np.zeros((3, 8, 2), np.float32))
+    res = runner.invoke(app, ["simulate", "--size", "32", "--trajectory", str(tmp_path / "nokey.npz"), "--out", str(tmp_path / "b.npz")])
+    assert res.exit_code == 2 and "no 'trajectory'" in res.output
+    # a k-space that does not match its trajectory
+    bad = Acquisition(kspace=acq.kspace[..., :-1], target=acq.target, trajectory=acq.trajectory, meta=acq.meta)
+    with pytest.raises(ShapeError, match="does not match the trajectory"):
+        bad.save(tmp_path / "bad-acq.npz")
+
+
+@pytest.mark.parametrize("name", ["crnn", "unet", "cascade", "dual-unet-resnet3d"])
+def test_networks_run_on_the_nufft_physics(name):
+    from dynmri.models import get_model
+
+    T = 4
+    physics = NonCartesianMRI(radial(6, 32, T), (16, 16))
+    x = torch.randn(1, 2, T, 16, 16, generator=torch.Generator().manual_seed(0))
+    y = physics.A(x)
+    cfg = {"crnn": {"channels": 4, "cascades": 1}, "unet": {"chans": 4}, "cascade": {"n": 1, "chans": 4}, "dual-unet-resnet3d": {"frames": T, "chans": 4}}[name]
+    model = get_model(name, **cfg)
+    out = model(y, physics)
+    assert out.shape == x.shape
+    out.pow(2).sum().backward()  # trainable through the NUFFT
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
