@@ -544,7 +544,7 @@ def models():
 
 @app.command(epilog="Example:\n\n  dynmri info")
 def info():
-    """Versions, device, threads and the registered methods and masks."""
+    """Versions, device, threads and the registered methods, masks and trajectories."""
     import platform
 
     import deepinv
@@ -559,6 +559,9 @@ def info():
     typer.echo(f"device: {'cuda (' + torch.cuda.get_device_name(0) + ')' if torch.cuda.is_available() else 'cpu'}; torch threads: {torch.get_num_threads()}")
     typer.echo(f"reconstruction methods: {', '.join(method_names())}")
     typer.echo(f"mask kinds: {', '.join(MASKS)}")
+    from dynmri.trajectories import TRAJECTORIES
+
+    typer.echo(f"trajectories: {', '.join(TRAJECTORIES)} (or a .npz from 'dynmri learn-trajectory')")
 
 
 def main():

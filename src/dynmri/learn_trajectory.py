@@ -175,9 +175,10 @@ def learn_trajectory(cfg: LearnTrajectoryConfig, out: Path | None = None, progre
         loss = ((xh - x).abs() ** 2).sum(dim=(-2, -1)).div((x.abs() ** 2).sum(dim=(-2, -1))).mean()
         opt.zero_grad()
         loss.backward()
+        before = p.detach().clone()  # feasible: the projected previous iterate
         opt.step()
         with torch.no_grad():
-            p.copy_(project_to_limits(p.detach(), n, lim, decimation=ctrl_ratio(p), n_iter=cfg.proj_iters, state=proj_state))
+            p.copy_(project_to_limits(p.detach(), n, lim, decimation=ctrl_ratio(p), n_iter=cfg.proj_iters, state=proj_state, fallback=before))
         losses.append(float(loss.detach()))
         if (step + 1) % cfg.snapshot_every == 0 or step + 1 == cfg.steps:
             snapshots.append(interpolate(p.detach(), Ns).numpy().copy())

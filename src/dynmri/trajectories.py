@@ -211,21 +211,35 @@ def _dual_fista(z, a, b, n_iter, state=None, hi=0.5 - 1e-6):
     return (z - _d1t(q1) - _d2t(q2) - q3).clamp(-0.5, hi)
 
 
-def project_steps(z: torch.Tensor, alpha: float, beta: float, n_iter: int = 2000, margins=(0.01, 0.03, 0.1, 0.3), state: dict | None = None) -> torch.Tensor:
+def project_steps(z: torch.Tensor, alpha: float, beta: float, n_iter: int = 2000, margins=(0.01, 0.03, 0.1, 0.3), state: dict | None = None, fallback: torch.Tensor | None = None) -> torch.Tensor:
     r"""Nearest ``k`` to ``z (..., Ns, 2)`` with :math:`\|k_{i+1} - k_i\| \le \alpha`,
     :math:`\|k_{i+1} - 2 k_i + k_{i-1}\| \le \beta` and :math:`k \in [-0.5, 0.5)`.
 
     The dual iteration meets the constraints only in the limit, so they are tightened by a
     relative margin, widened (``margins``) until the result is truly feasible; a feasible ``z``
-    is returned unchanged. Raises when no margin gives a feasible trajectory.
+    is returned unchanged. If no margin gives a feasible point and a feasible ``fallback`` is
+    given (the previous iterate of an optimisation), the point furthest along the segment from
+    ``fallback`` to the last dual iterate that is still feasible is returned (the set is convex).
+    Raises otherwise.
     """
     z = z.double()
     if _feasible(z, alpha, beta):
         return z.clone()
-    for m in margins:
-        k = _dual_fista(z, alpha * (1 - m), beta * (1 - m), n_iter, state)
+    k = z
+    for i, m in enumerate(margins):
+        k = _dual_fista(z, alpha * (1 - m), beta * (1 - m), n_iter * (i + 1), state)
         if _feasible(k, alpha, beta):
             return k
+    if fallback is not None and _feasible(fallback.double(), alpha, beta):
+        f = fallback.double()
+        lo, hi = 0.0, 1.0
+        for _ in range(30):
+            mid = (lo + hi) / 2
+            if _feasible(f + mid * (k - f), alpha, beta):
+                lo = mid
+            else:
+                hi = mid
+        return f + lo * (k - f)
     raise ParameterError("could not project the trajectory onto the scanner limits; loosen them or use more samples per shot")
 
 

@@ -137,7 +137,13 @@ def _dwt_axis(x: torch.Tensor, name: str, dim: int) -> torch.Tensor:
     n = x.shape[-2]
     if n <= DENSE_MAX:
         return _dense(name, n, x.dtype, x.device).T @ x
-    return _dwt_last(x.transpose(-1, -2).contiguous(), name).transpose(-1, -2)
+    # windows along H as a strided view: one batched GEMM, no transposed copies
+    Wa, _, _, _, B = _gemm_mats(name, n, x.dtype, x.device)
+    win = Wa.shape[0]
+    L = win - 2 * B + 2
+    windows = _circ_pad(x, L // 2 - 1, L // 2, -2).unfold(-2, win, 2 * B).transpose(-1, -2)
+    out = torch.matmul(Wa.T, windows)  # (..., n / 2B, 2B, W)
+    return out.unflatten(-2, (2, B)).transpose(-4, -3).reshape(x.shape)
 
 
 def _idwt_axis(c: torch.Tensor, name: str, dim: int) -> torch.Tensor:
@@ -146,7 +152,12 @@ def _idwt_axis(c: torch.Tensor, name: str, dim: int) -> torch.Tensor:
     n = c.shape[-2]
     if n <= DENSE_MAX:
         return _dense(name, n, c.dtype, c.device) @ c
-    return _idwt_last(c.transpose(-1, -2).contiguous(), name).transpose(-1, -2)
+    _, Ws, _, _, B = _gemm_mats(name, n, c.dtype, c.device)
+    L2 = Ws.shape[0] // 2 - B
+    lo, hi = c[..., : n // 2, :], c[..., n // 2 :, :]
+    wins = torch.cat((_circ_pad(lo, 0, L2, -2).unfold(-2, B + L2, B), _circ_pad(hi, 0, L2, -2).unfold(-2, B + L2, B)), dim=-1)
+    out = torch.matmul(Ws.T, wins.transpose(-1, -2))  # (..., n / 2B, 2B, W)
+    return out.reshape(c.shape).roll(L2, dims=-2)
 
 
 @lru_cache(maxsize=64)
