@@ -487,6 +487,7 @@ def learn_trajectory_cmd(
     "  dynmri train --data phantom --model crnn --loss ddei --accel 8 --epochs 2 --out runs/demo\n\n"
     "  dynmri train --config src/dynmri/configs/train-crnn-ddei-sunnybrook.yaml --data ../shared/data/sunnybrook-ep-cine/E774S5-shortAxis --out runs/ddei\n\n"
     "  dynmri train --out runs/ddei --config ... --resume     (continue an interrupted run exactly)\n\n"
+    "  dynmri train --config ... --loss ddei --loss-opt time_padding=reflect --out runs/ddei-reflect\n\n"
     "Losses: supervised-l2, supervised-l1, mc, ssdu, ei-rotate, ei-time, ddei. Models: see 'dynmri models'."
 )
 @friendly_errors
@@ -504,6 +505,7 @@ def train(
     steps_per_epoch: int | None = typer.Option(None, help="Cap on steps per epoch."),
     seed: int | None = typer.Option(None, help="Seed."),
     config: Path | None = typer.Option(None, help="YAML overriding TrainConfig (model_cfg, loss_cfg, schedule, ...)."),
+    loss_opt: list[str] | None = typer.Option(None, "--loss-opt", help="KEY=VALUE added to loss_cfg (repeatable), e.g. time_padding=reflect."),
     resume: bool = typer.Option(False, help="Continue from OUT/checkpoint.pt."),
     threads: int | None = typer.Option(None, help="torch threads."),
 ):
@@ -515,6 +517,20 @@ def train(
     _set_threads(threads)
     cfg = load_config(TrainConfig, config, data=data, model=model, loss=loss, accel=accel, epochs=epochs, lr=lr, batch_size=batch_size,
                       window=window, crop=crop, steps_per_epoch=steps_per_epoch, seed=seed)
+    if loss_opt:
+        import dataclasses
+
+        import yaml
+
+        from dynmri.errors import ParameterError
+
+        extra = {}
+        for item in loss_opt:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise ParameterError(f"--loss-opt {item!r}: expected KEY=VALUE")
+            extra[key] = yaml.safe_load(value)
+        cfg = dataclasses.replace(cfg, loss_cfg={**cfg.loss_cfg, **extra})
     result = run_training(cfg, out, resume=resume)
     last = result["history"][-1]
     typer.echo(f"trained {cfg.model} with {cfg.loss} for {last['epoch']} epochs: " + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "epoch"))

@@ -12,7 +12,9 @@ differentiated) and :math:`\mathcal C` the set of trajectories that a scanner ca
 Multi-resolution decimation: the shots are parametrised by control points decimated ``d``
 times (linearly interpolated to the raster); every ``steps / (log2 d + 1)`` steps the control
 points are upsampled by 2, and Adam's moment estimates are interpolated with them, so the
-optimiser carries on where it was. **Every iterate is projected** onto :math:`\mathcal C`
+optimiser carries on where it was (its step size halves: finer control points make smaller
+moves). At the end of every stage the trajectory is scored on 32 fixed *training* frames and
+the best one is kept (the stochastic loss alone is too noisy to tell). **Every iterate is projected** onto :math:`\mathcal C`
 (constraints scaled by the current decimation, so that the interpolated readout is feasible),
 and the result is checked sample by sample at full resolution.
 """
@@ -146,19 +148,34 @@ def learn_trajectory(cfg: LearnTrajectoryConfig, out: Path | None = None, progre
     with torch.no_grad():
         p = project_to_limits(p, n, lim, decimation=ctrl_ratio(p), n_iter=cfg.proj_iters, state=proj_state).float()
     p.requires_grad_(True)
-    opt = torch.optim.Adam([p], lr=cfg.lr)
+    lr = cfg.lr
+    opt = torch.optim.Adam([p], lr=lr)
     nufft = FrameNUFFT(interpolate(p.detach(), Ns)[None], (n, n))
     losses, snapshots = [], [interpolate(p.detach(), Ns).numpy().copy()]
+    # model selection on a fixed set of *training* frames: the best stage's trajectory is kept
+    sel = frames[torch.randperm(frames.shape[0], generator=torch.Generator().manual_seed(cfg.seed + 1))[:32]]
+
+    def selection_loss(kk):
+        with torch.no_grad():
+            rec = dcomp_recon(kk, sel, cfg.density)
+        return float(((rec - sel).abs() ** 2).sum(dim=(-2, -1)).div((sel.abs() ** 2).sum(dim=(-2, -1))).mean())
+
+    stage_losses = [selection_loss(interpolate(p.detach(), Ns))]
+    best_k, best_loss = interpolate(p.detach(), Ns).clone(), stage_losses[0]
     bar = tqdm(total=cfg.steps, desc="learn-trajectory", disable=not progress)
     t0 = time.perf_counter()
     for step in range(cfg.steps):
         if step and step % per_stage == 0 and d > 1:  # upsample the control points and Adam's state
+            stage_losses.append(selection_loss(interpolate(p.detach(), Ns)))
+            if stage_losses[-1] < best_loss:
+                best_k, best_loss = interpolate(p.detach(), Ns).clone(), stage_losses[-1]
             d //= 2
+            lr *= 0.5  # finer control points: smaller moves (sample jitter ruins the density)
             m = n_control(Ns, d)
             state = opt.state[p]
             with torch.no_grad():
                 newp = interpolate(p.detach(), m).clone().requires_grad_(True)
-            new_opt = torch.optim.Adam([newp], lr=cfg.lr)
+            new_opt = torch.optim.Adam([newp], lr=lr)
             new_opt.state[newp] = {
                 "step": state["step"],
                 "exp_avg": interpolate(state["exp_avg"], m).clone(),
@@ -187,10 +204,16 @@ def learn_trajectory(cfg: LearnTrajectoryConfig, out: Path | None = None, progre
     bar.close()
     with torch.no_grad():
         k = project_to_limits(interpolate(p.detach(), Ns), n, lim, n_iter=5000).float()
+    stage_losses.append(selection_loss(k))
+    if stage_losses[-1] < best_loss:
+        best_k, best_loss = k, stage_losses[-1]
+    with torch.no_grad():  # an earlier stage's interpolated control points: check at full rate
+        k = project_to_limits(best_k, n, lim, n_iter=5000).float()
     viol = violations(k, n, lim)
     if viol["gradient_violations"] or viol["slew_violations"] or viol["outside_box"]:
         raise ParameterError(f"the learned trajectory violates the limits: {viol}")
     result = {"trajectory": k.numpy(), "losses": losses, "snapshots": snapshots, "violations": viol,
+              "stage_losses": stage_losses, "selected_loss": best_loss,
               "seconds": time.perf_counter() - t0, "image_size": n, "init": k0.numpy()}
     if out is not None:
         write_outputs(Path(out), cfg, result)
@@ -245,6 +268,7 @@ def write_outputs(out: Path, cfg: LearnTrajectoryConfig, result: dict) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     meta = {"config": asdict(cfg), "violations": result["violations"], "final_loss": result["losses"][-1],
+            "stage_losses": result["stage_losses"], "selected_loss": result["selected_loss"],
             "seconds": result["seconds"], "convention": "(n_shots, n_samples, 2), cycles/pixel in [-0.5, 0.5)"}
     write_arrays(out / "trajectory.npz", {"trajectory": result["trajectory"].astype(np.float32)}, meta)
     save_trajectory_figures(out, result, cfg.limits)

@@ -134,10 +134,10 @@ def _ei_time(weight: float = 1.0, seed: int = 0, **_):
 
 
 @register("ddei")
-def _ddei(weight: float = 1.0, seed: int = 0, diffeo: str = "smooth", rotation: str = "fourier", **_):
+def _ddei(weight: float = 1.0, seed: int = 0, diffeo: str = "smooth", rotation: str = "fourier", time_padding: str = "wrap", **_):
     from dynmri.transforms import ddei_transform
 
-    return _ei("ddei", ddei_transform(seed=seed, diffeo=diffeo, rotation=rotation), weight)
+    return _ei("ddei", ddei_transform(seed=seed, diffeo=diffeo, rotation=rotation, time_padding=time_padding), weight)
 
 
 def get_loss(name: str, **cfg) -> Loss:

@@ -288,6 +288,17 @@ def NonCartesianMRI(trajectory, img_size, coil_maps=None, density_weights=None, 
     return p
 
 
+def _voronoi_closed(pts: np.ndarray, n: int, voronoi) -> np.ndarray:
+    """Voronoi cell areas with the outer cells closed by a ring of guard points one Nyquist
+    step (1/n) beyond the trajectory (mri-nufft leaves them open: a spiral's last turn got
+    weights 1e8 times the median)."""
+    r = float(np.sqrt((pts**2).sum(1)).max()) + 1.0 / n
+    m = int(np.ceil(2 * np.pi * r * n))
+    ang = 2 * np.pi * np.arange(m) / m
+    ring = np.stack((r * np.cos(ang), r * np.sin(ang)), axis=1)
+    return np.asarray(voronoi(np.concatenate((pts, ring))), dtype=np.float64)[: len(pts)]
+
+
 def density(trajectory, shape: tuple[int, int], method: str = "voronoi", n_iter: int = 10) -> torch.Tensor:
     r"""Density compensation weights ``(T, M)`` of a trajectory ``(T, S, Ns, 2)``, frame by frame.
 
@@ -315,7 +326,7 @@ def density(trajectory, shape: tuple[int, int], method: str = "voronoi", n_iter:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if method == "voronoi":
-                w = np.asarray(voronoi(pts), dtype=np.float64)
+                w = _voronoi_closed(pts, max(shape), voronoi)
             elif method == "pipe":
                 w = np.abs(np.asarray(MRIfinufft.pipe(pts, shape, max_iter=n_iter, normalize=False)))
             else:

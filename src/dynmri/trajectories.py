@@ -5,8 +5,8 @@ samples, in cycles per pixel inside [-0.5, 0.5) (``k[..., 0]`` along image rows 
 single-frame form ``(S, Ns, 2)`` is mri-nufft's convention.
 
 Acceleration is defined against Nyquist for an :math:`N \times N` image: full-diameter radial
-needs :math:`\lceil \pi N / 2 \rceil` spokes; an Archimedean spiral with :math:`n_{rev}` turns per
-interleave needs :math:`\lceil N / (2 n_{rev}) \rceil` interleaves (ring spacing :math:`1/N`).
+needs :math:`\lceil \pi N / 2 \rceil` spokes of :math:`2N` samples; every trajectory at acceleration
+:math:`R` gets the same number of samples per frame as radial at :math:`R`.
 
 Hardware: with raster time :math:`\Delta t`, field of view FOV (m), N pixels and
 :math:`\gamma = 42.576` MHz/T, a step :math:`\Delta k` (cycles/pixel) needs gradient
@@ -77,9 +77,17 @@ def radial(n_spokes: int, n_samples: int, frames: int = 1, angle: str | float = 
     return _inside(k.reshape(frames, n_spokes, n_samples, 2)).float()
 
 
-def spiral_interleaves_for(accel: float, n: int, revolutions: float) -> int:
-    nyq = math.ceil(n / (2 * revolutions))
-    return max(1, round(nyq / accel))
+def spiral_design(n_samples_total: int, n: int, limits: ScannerLimits | None = None, readout: int = 1280) -> tuple[int, float]:
+    r"""Interleaves and revolutions of an Archimedean spiral (constant angular velocity) with
+    ``n_samples_total`` samples per frame that a scanner can play: at the edge, :math:`r = 0.5`,
+    a step :math:`\Delta\theta = 2\pi K / M` (:math:`K` = interleaves x revolutions) needs
+    :math:`0.5 \Delta\theta \le \alpha` (gradient) and :math:`0.5 \Delta\theta^2 \le \beta` (slew);
+    :math:`K` is the largest allowed (98 %), i.e. the densest rings. About ``readout`` samples per
+    interleave."""
+    a, b = (limits or ScannerLimits()).steps(n)
+    K = 0.98 * min(a * n_samples_total / math.pi, math.sqrt(2 * b) * n_samples_total / (2 * math.pi))
+    il = max(1, round(n_samples_total / readout))
+    return il, K / il
 
 
 def spiral(n_interleaves: int, n_samples: int, frames: int = 1, revolutions: float = 4.0, angle: str | float = "golden") -> torch.Tensor:
@@ -111,14 +119,18 @@ def _inside(k: torch.Tensor) -> torch.Tensor:
 TRAJECTORIES = {"radial-golden": "golden", "radial-tiny-golden": "tiny-golden", "spiral": "spiral"}
 
 
-def make_trajectory(kind: str, n: int, accel: float, frames: int, n_samples: int | None = None, revolutions: float = 4.0) -> torch.Tensor:
-    """A named trajectory for an ``n x n`` image at acceleration ``accel``: ``(T, S, Ns, 2)``."""
+def make_trajectory(kind: str, n: int, accel: float, frames: int, n_samples: int | None = None) -> torch.Tensor:
+    """A named trajectory for an ``n x n`` image at acceleration ``accel``: ``(T, S, Ns, 2)``.
+    ``n_samples``: samples per radial spoke (default ``2n``); a spiral gets as many samples per
+    frame as radial, designed by :func:`spiral_design`."""
     if kind not in TRAJECTORIES:
         raise ParameterError(f"unknown trajectory {kind!r}; available: {', '.join(TRAJECTORIES)}")
     if kind == "spiral":
-        il = spiral_interleaves_for(accel, n, revolutions)
-        # as many samples per frame as radial at the same acceleration (2x readout oversampling)
-        return spiral(il, n_samples or round(spokes_for(accel, n) * 2 * n / il), frames, revolutions)
+        # as many samples per frame as radial at the same acceleration, on the densest rings the
+        # default scanner limits allow (constant angular velocity)
+        total = spokes_for(accel, n) * (n_samples or 2 * n)
+        il, rev = spiral_design(total, n)
+        return spiral(il, total // il, frames, rev)
     return radial(spokes_for(accel, n), n_samples or 2 * n, frames, TRAJECTORIES[kind])
 
 

@@ -215,10 +215,12 @@ def cpab(seed: int = 0):
 DIFFEOS = {"smooth": smooth_warp, "cpab": cpab}
 
 
-def ddei_transform(seed: int = 0, diffeo: str = "smooth", rotation: str = "fourier"):
+def ddei_transform(seed: int = 0, diffeo: str = "smooth", rotation: str = "fourier", time_padding: str = "wrap"):
     """DDEI's group: a time shift, or a (smooth or CPAB) diffeomorphism, or a rotation (Fourier
     or bilinear, see :func:`rotate`), each drawn with probability 1/3 (deepinv's nested
-    ``A | (B | C)`` gives 1/2, 1/4, 1/4)."""
+    ``A | (B | C)`` gives 1/2, 1/4, 1/4). ``time_padding``: ``wrap`` (circular, exact for a
+    whole cardiac cycle) or ``reflect`` (continuous at the edges of a window shorter than a
+    cycle, where wrapping joins the last frame to the first)."""
     if diffeo not in DIFFEOS:
         raise ParameterError(f"diffeo must be one of {', '.join(DIFFEOS)}, got {diffeo!r}")
-    return random_choice(time_shift(seed + 1), DIFFEOS[diffeo](seed=seed + 2), rotate(seed + 3, interpolation=rotation), seed=seed)
+    return random_choice(time_shift(seed + 1, padding=time_padding), DIFFEOS[diffeo](seed=seed + 2), rotate(seed + 3, interpolation=rotation), seed=seed)
