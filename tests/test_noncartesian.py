@@ -121,13 +121,39 @@ def test_density_compensation_makes_the_adjoint_of_a_constant_constant():
         w = density(k, (32, 32), method).double()
         assert w.shape == (1, 24 * 64) and bool((w > 0).all())
         rec = nufft.adj_op(nufft.op(img) * w[None]).real[0, 0]
-        assert float((rec[8:24, 8:24] - 1).abs().mean()) < 0.05, method
+        assert float((rec[8:24, 8:24] - 1).abs().mean()) < 0.08, method  # plain adjoint: > 0.1
     ones = torch.ones(1, 24 * 64, dtype=torch.float64)
     assert _blob_error(nufft, density(k, (32, 32), "voronoi").double()) < 0.05
     # mri-nufft's finufft Pipe weights are not a radial ramp (why Voronoi is the default)
     assert 0.05 < _blob_error(nufft, density(k, (32, 32), "pipe").double()) < _blob_error(nufft, ones)
     with pytest.raises(ParameterError, match="density method"):
         density(k, (32, 32), "cells")
+
+
+def test_voronoi_cells_are_closed_and_stable_unlike_mri_nufft():
+    """mri-nufft 1.5.1's voronoi leaves a spiral's outer cells open (huge weights); dynmri's
+    guard ring closes them, and the weights of radial move little under a tiny perturbation."""
+    import warnings
+
+    from mrinufft.density import voronoi
+
+    from dynmri.nufft import voronoi_areas
+
+    pts = make_trajectory("spiral", 64, 8, 1)[0].double().numpy().reshape(-1, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = np.asarray(voronoi(pts))
+    ours = voronoi_areas(pts, 64)
+    assert theirs.max() / np.median(theirs) > 1e3
+    assert ours.max() / np.median(ours) < 10
+    g = (np.arange(16) - 8) / 16
+    grid = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    inner = np.abs(grid).max(1) < 0.4
+    assert np.allclose(voronoi_areas(grid, 16)[inner] * 256, 1.0)  # a full grid: w = 1 inside
+    k = radial(8, 64, 1)[0].double().numpy().reshape(-1, 2)
+    moved = k + 1e-5 * np.random.default_rng(0).standard_normal(k.shape)
+    a, b = voronoi_areas(k, 32), voronoi_areas(moved, 32)
+    assert abs(a.sum() - b.sum()) / a.sum() < 1e-3
 
 
 def test_trajectory_checks():

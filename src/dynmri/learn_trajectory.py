@@ -50,6 +50,7 @@ class LearnTrajectoryConfig:
     batch: int = 6
     decimation: int = 8
     density: str = "voronoi"
+    objective: str = "magnitude"  # or "complex"
     gmax: float = 0.040  # T/m
     smax: float = 150.0  # T/m/s
     raster: float = 4e-6  # s
@@ -108,6 +109,18 @@ def training_frames(cfg: LearnTrajectoryConfig, split: str) -> np.ndarray:
     return frames[:cap] if cap else frames
 
 
+def image_loss(rec: torch.Tensor, ref: torch.Tensor, objective: str) -> torch.Tensor:
+    r"""``"magnitude"``: :math:`\mathrm{mean}\,(|\hat x| - |x|)^2 / \max |x|^2` per image (what
+    PSNR measures); ``"complex"``: :math:`\|\hat x - x\|^2 / \|x\|^2`. Mean over images."""
+    dims = (-2, -1)
+    if objective == "magnitude":
+        peak = ref.abs().amax(dim=dims)
+        return ((rec.abs() - ref.abs()) ** 2).mean(dim=dims).div(peak**2).mean()
+    if objective == "complex":
+        return ((rec - ref).abs() ** 2).sum(dim=dims).div((ref.abs() ** 2).sum(dim=dims)).mean()
+    raise ParameterError(f"objective must be 'magnitude' or 'complex', got {objective!r}")
+
+
 def dcomp_recon(k: torch.Tensor, images: torch.Tensor, method: str = "voronoi") -> torch.Tensor:
     """:math:`A_k^H D_k A_k x` for complex ``images (F, H, W)`` and one frame ``k (S, Ns, 2)``."""
     from dynmri.nufft import FrameNUFFT, density
@@ -158,7 +171,7 @@ def learn_trajectory(cfg: LearnTrajectoryConfig, out: Path | None = None, progre
     def selection_loss(kk):
         with torch.no_grad():
             rec = dcomp_recon(kk, sel, cfg.density)
-        return float(((rec - sel).abs() ** 2).sum(dim=(-2, -1)).div((sel.abs() ** 2).sum(dim=(-2, -1))).mean())
+        return float(image_loss(rec, sel, cfg.objective))
 
     stage_losses = [selection_loss(interpolate(p.detach(), Ns))]
     best_k, best_loss = interpolate(p.detach(), Ns).clone(), stage_losses[0]
@@ -189,7 +202,7 @@ def learn_trajectory(cfg: LearnTrajectoryConfig, out: Path | None = None, progre
         idx = torch.randint(frames.shape[0], (cfg.batch,), generator=gen)
         x = frames[idx][:, None]  # (B, 1, H, W)
         xh = nufft.adj_op(nufft.op(x) * w[None])
-        loss = ((xh - x).abs() ** 2).sum(dim=(-2, -1)).div((x.abs() ** 2).sum(dim=(-2, -1))).mean()
+        loss = image_loss(xh, x, cfg.objective)
         opt.zero_grad()
         loss.backward()
         before = p.detach().clone()  # feasible: the projected previous iterate

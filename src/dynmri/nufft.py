@@ -288,25 +288,48 @@ def NonCartesianMRI(trajectory, img_size, coil_maps=None, density_weights=None, 
     return p
 
 
-def _voronoi_closed(pts: np.ndarray, n: int, voronoi) -> np.ndarray:
-    """Voronoi cell areas with the outer cells closed by a ring of guard points one Nyquist
-    step (1/n) beyond the trajectory (mri-nufft leaves them open: a spiral's last turn got
-    weights 1e8 times the median)."""
-    r = float(np.sqrt((pts**2).sum(1)).max()) + 1.0 / n
-    m = int(np.ceil(2 * np.pi * r * n))
+def voronoi_areas(pts: np.ndarray, n: int) -> np.ndarray:
+    """Voronoi cell areas (cycles^2/pixel^2) of samples ``pts (M, 2)``, every cell closed by a
+    ring of guard points one Nyquist step (1/n) beyond the trajectory; coincident samples share
+    their cell equally.
+
+    dynmri computes these with SciPy rather than mri-nufft 1.5.1's ``voronoi``, which leaves the
+    outer cells open (a spiral's last turn got weights 1e4 times the median) and replaces the
+    largest 5 % of the cells by a polynomial extrapolation, so its weights jump under tiny moves
+    of the samples (fatal to trajectory learning; ``tests/test_noncartesian.py`` shows both).
+    """
+    from scipy.spatial import Voronoi
+
+    uniq, inv, counts = np.unique(np.round(pts, 12), axis=0, return_inverse=True, return_counts=True)
+    r = float(np.sqrt((uniq**2).sum(1)).max()) + 1.0 / n
+    m = max(8, int(np.ceil(2 * np.pi * r * n)))
     ang = 2 * np.pi * np.arange(m) / m
     ring = np.stack((r * np.cos(ang), r * np.sin(ang)), axis=1)
-    return np.asarray(voronoi(np.concatenate((pts, ring))), dtype=np.float64)[: len(pts)]
+    vor = Voronoi(np.concatenate((uniq, ring)))
+    regions = [vor.regions[j] for j in vor.point_region[: len(uniq)]]
+    sizes = np.fromiter((len(r) for r in regions), int, len(regions))
+    idx = np.zeros((len(regions), sizes.max()), int)
+    for i, r in enumerate(regions):  # pad each cell with its last vertex (adds zero area)
+        idx[i, : len(r)] = r
+        idx[i, len(r) :] = r[-1]
+    v = vor.vertices[idx]  # (cells, max vertices, 2); cells are closed and convex
+    c = v.mean(axis=1, keepdims=True)
+    order = np.argsort(np.arctan2(v[..., 1] - c[..., 1], v[..., 0] - c[..., 0]), axis=1)
+    v = np.take_along_axis(v, order[..., None], axis=1)
+    x, y = v[..., 0], v[..., 1]
+    areas = 0.5 * np.abs((x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y).sum(axis=1))
+    inv = np.asarray(inv).reshape(-1)
+    return areas[inv] / counts[inv]
 
 
 def density(trajectory, shape: tuple[int, int], method: str = "voronoi", n_iter: int = 10) -> torch.Tensor:
     r"""Density compensation weights ``(T, M)`` of a trajectory ``(T, S, Ns, 2)``, frame by frame.
 
-    ``"voronoi"`` (default): cell areas (mri-nufft); ``"pipe"``: Pipe-Menon fixed point
-    :math:`w \leftarrow w / |G G^H w|` with finufft's spreader (mri-nufft's finufft
-    implementation, whatever GPU backend is installed). Both are scaled so that
-    :math:`A^H D A` maps a constant image to (on average) the same constant, with dynmri's
-    orthonormal :math:`A`.
+    ``"voronoi"`` (default): cell areas :math:`a_j` (:func:`voronoi_areas`), :math:`w_j = a_j H W`
+    (a full Cartesian grid gets :math:`w = 1`, so :math:`A^H D A = I` with dynmri's orthonormal
+    :math:`A`); ``"pipe"``: Pipe-Menon fixed point :math:`w \leftarrow w / |G G^H w|` with finufft's
+    spreader (mri-nufft's finufft implementation, whatever GPU backend is installed), scaled so
+    that :math:`A^H D A` maps a constant image to (on average) itself.
 
     Voronoi is the default because mri-nufft 1.5.1's finufft Pipe weights are not the ramp of a
     radial trajectory (finufft's wide spreading kernel): on a Gaussian blob seen by 24 spokes,
@@ -317,7 +340,6 @@ def density(trajectory, shape: tuple[int, int], method: str = "voronoi", n_iter:
     if k.ndim == 3:
         k = k[None]
     check_trajectory(k)
-    from mrinufft.density import voronoi
     from mrinufft.operators.interfaces.finufft import MRIfinufft
 
     out = []
@@ -326,16 +348,16 @@ def density(trajectory, shape: tuple[int, int], method: str = "voronoi", n_iter:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if method == "voronoi":
-                w = _voronoi_closed(pts, max(shape), voronoi)
+                w = voronoi_areas(pts, max(shape)) * shape[0] * shape[1]
             elif method == "pipe":
                 w = np.abs(np.asarray(MRIfinufft.pipe(pts, shape, max_iter=n_iter, normalize=False)))
             else:
                 raise ParameterError(f"density method must be 'voronoi' or 'pipe', got {method!r}")
         out.append(w)
     w = torch.from_numpy(np.stack(out))
-    # scale: A^H D A 1 has mean 1 (frame by frame)
-    nufft = FrameNUFFT(k.to(torch.float64), shape)
-    ones = torch.ones(1, k.shape[0], *shape, dtype=torch.complex128)
-    back = nufft.adj_op(nufft.op(ones) * w[None])
-    scale = back.real.mean(dim=(-2, -1))[0]  # (T,)
-    return (w / scale[:, None]).to(torch.float32 if k.dtype != torch.float64 else torch.float64)
+    if method == "pipe":  # arbitrary scale: A^H D A maps a constant image to (on average) itself
+        nufft = FrameNUFFT(k.to(torch.float64), shape)
+        ones = torch.ones(1, k.shape[0], *shape, dtype=torch.complex128)
+        back = nufft.adj_op(nufft.op(ones) * w[None])
+        w = w / back.real.mean(dim=(-2, -1))[0][:, None]
+    return w.to(torch.float32 if k.dtype != torch.float64 else torch.float64)
