@@ -47,6 +47,23 @@ def test_history_validation_and_loading(tmp_path):
         train(TrainConfig(schedule="linear"), tmp_path / "x")
 
 
+def test_export_weights_ships_the_last_epoch(tmp_path):
+    from dynmri.train import export_weights
+
+    train(TINY, tmp_path / "r", progress=False)
+    path = export_weights(tmp_path / "r", "tiny-ddei", dest=tmp_path / "w")
+    info = json.loads(path.with_suffix(".json").read_text())
+    assert info["epoch"] == TINY.epochs and len(info["history"]) == TINY.epochs
+    assert "--loss ddei" in info["retrain"]
+    model, cfg = load_trained(path)
+    last = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in last.items())
+    with pytest.raises(Exception, match="no checkpoint"):
+        export_weights(tmp_path / "nothing", "x", dest=tmp_path / "w")
+    with pytest.raises(Exception, match="invalid weights name"):
+        export_weights(tmp_path / "r", "../x", dest=tmp_path / "w")
+
+
 def test_cli_two_epochs_on_phantom(tmp_path):
     from typer.testing import CliRunner
 
@@ -62,6 +79,8 @@ def test_cli_two_epochs_on_phantom(tmp_path):
     assert res.exit_code == 2 and "unknown loss" in res.output
     res = CliRunner().invoke(app, ["models"])
     assert "crnn" in res.output and "parameters" in res.output
+    res = CliRunner().invoke(app, ["train", "--loss", "ddei", "--loss-opt", "noequals", "--out", str(tmp_path / "run3")])
+    assert res.exit_code == 2 and "KEY=VALUE" in res.output
 
 
 def test_sliding_window_blends_exactly():

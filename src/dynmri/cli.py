@@ -537,16 +537,33 @@ def train(
     typer.echo(f"wrote {out}/ (best held-out score {result['best']:.4g})")
 
 
-@app.command(epilog="Example:\n\n  dynmri weights")
-def weights():
+@app.command(epilog="Examples:\n\n  dynmri weights\n\n"
+             "  dynmri weights --export runs/crnn-ddei --name crnn-ddei-sunnybrook-8x   (maintainers: ship a run's last epoch)")
+@friendly_errors
+def weights(
+    export: Path | None = typer.Option(None, help="Run folder whose final network to copy into the package."),
+    name: str | None = typer.Option(None, help="Name of the exported weights."),
+):
     """The trained weights shipped with dynmri (use them with reconstruct --model NAME)."""
-    from dynmri.train import shipped_weights
+    import json as _json
 
+    from dynmri.train import export_weights, shipped_weights
+
+    if export is not None:
+        if not name:
+            from dynmri.errors import ParameterError
+
+            raise ParameterError("--export needs --name")
+        path = export_weights(export, name)
+        typer.echo(f"wrote {path} and {path.with_suffix('.json')}")
+        return
     shipped = shipped_weights()
     if not shipped:
         typer.echo("no weights shipped yet (train your own: dynmri train --help)")
-    for name, path in shipped.items():
-        typer.echo(f"{name:28s} {path}")
+    for wname, path in shipped.items():
+        info = _json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").is_file() else {}
+        cfg = info.get("config", {})
+        typer.echo(f"{wname:32s} {cfg.get('model', '?')} / {cfg.get('loss', '?')} at {cfg.get('accel', '?')}x, epoch {info.get('epoch', '?')}: {path}")
 
 
 @app.command(epilog="Example:\n\n  dynmri models")

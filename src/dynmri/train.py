@@ -328,6 +328,33 @@ def shipped_weights() -> dict[str, Path]:
     return {p.stem: p for p in sorted(d.glob("*.pt"))} if d.is_dir() else {}
 
 
+def export_weights(run_dir: str | Path, name: str, dest: Path | None = None) -> Path:
+    """Copy the **last epoch** of a run (``checkpoint.pt``) into ``dest`` (the package's weights
+    folder): ``NAME.pt`` (network + config only) and ``NAME.json`` (config, parameter count, the
+    training log and the command that retrains it). The last epoch, not ``best.pt``: the same
+    rule for every paradigm, and one that needs no ground truth."""
+    from dynmri.errors import DataError, ParameterError
+    from dynmri.io import write_text_atomic
+
+    run_dir = Path(run_dir)
+    if not name or any(c in name for c in "/\\ ") or name.startswith("."):
+        raise ParameterError(f"invalid weights name {name!r}")
+    ckpt = run_dir / "checkpoint.pt"
+    if not ckpt.is_file():
+        raise DataError(f"{run_dir}: no checkpoint.pt (not a training run folder)")
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    cfg = state["config"]
+    dest = Path(dest) if dest is not None else weights_dir()
+    dest.mkdir(parents=True, exist_ok=True)
+    _save(dest / f"{name}.pt", {"model": state["model"], "config": cfg, "epoch": state["epoch"], "metrics": state["history"][-1]})
+    extra = " ".join(f"--loss-opt {k}={v}" for k, v in cfg.get("loss_cfg", {}).items())
+    command = (f"dynmri train --config src/dynmri/configs/train-crnn-ddei-sunnybrook.yaml --data {cfg['data']} "
+               f"--loss {cfg['loss']} --epochs {cfg['epochs']} {extra} --out runs/{name} --threads 1").replace("  ", " ")
+    info = {"name": name, "epoch": state["epoch"], "config": cfg, "retrain": command, "history": state["history"]}
+    write_text_atomic(dest / f"{name}.json", json.dumps(info, indent=1))
+    return dest / f"{name}.pt"
+
+
 def resolve_weights(spec: str | Path) -> Path:
     """A run folder, a ``.pt`` file, or the name of shipped weights -> a path."""
     from dynmri.errors import DataError
