@@ -277,9 +277,11 @@ def demo(
     slices: str = typer.Option(_D.slices, help="Slices of a multi-slice source."),
     crop: int | None = typer.Option(_D.crop, help="Centre crop."),
     seed: int = typer.Option(_D.seed, help="Seed."),
+    networks: bool = typer.Option(True, help="Also run the shipped networks ('dynmri weights')."),
     threads: int | None = typer.Option(None, help="torch threads."),
 ):
-    """Simulate an 8x acquisition, reconstruct with every method, print a table, write videos and figures."""
+    """Simulate an 8x acquisition, reconstruct with every method and shipped network, print a
+    table, write videos and figures."""
     from dynmri.acquire import simulate_from_config
     from dynmri.io import Reconstruction, write_text_atomic
     from dynmri.metrics import evaluate as score
@@ -299,6 +301,15 @@ def demo(
         recons[name] = reconstruct_acquisition(acq, name, progress=True)
         Reconstruction(recons[name], {"method": name, "seconds": time.perf_counter() - t0}).save(out / f"recon-{name}.npz")
         rows[name] = score(recons[name], acq.target)
+    if networks and not acq.multicoil:
+        from dynmri.recon import reconstruct_with_model
+        from dynmri.train import shipped_weights
+
+        for wname in shipped_weights():
+            t0 = time.perf_counter()
+            recons[wname] = reconstruct_with_model(acq, wname, progress=True)
+            Reconstruction(recons[wname], {"method": f"network:{wname}", "seconds": time.perf_counter() - t0}).save(out / f"recon-{wname}.npz")
+            rows[wname] = score(recons[wname], acq.target)
     table = format_table(rows, title=f"{data}, {acq.meta['mask_kind']} mask, R = {acq.meta['achieved_acceleration']:.2f}, {acq.kspace.shape[0]} slice(s) x {frames} frames")
     typer.echo(table)
     write_text_atomic(out / "metrics.md", table + "\n")
