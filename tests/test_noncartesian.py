@@ -250,3 +250,24 @@ def test_networks_run_on_the_nufft_physics(name):
     assert out.shape == x.shape
     out.pow(2).sum().backward()  # trainable through the NUFFT
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+@pytest.mark.parametrize("loss_name", ["supervised-l2", "mc", "ei-rotate", "ei-time", "ddei", "ssdu"])
+def test_training_paradigms_run_on_the_nufft_physics(loss_name):
+    from dynmri.losses import get_loss
+    from dynmri.models import get_model
+
+    T = 4
+    physics = NonCartesianMRI(radial(6, 32, T), (16, 16))
+    x = torch.randn(1, 2, T, 16, 16, generator=torch.Generator().manual_seed(0))
+    y = physics.A(x)
+    loss = get_loss(loss_name, seed=0)
+    net = loss.adapt_model(get_model("crnn", channels=4, cascades=1))
+    if loss_name == "ssdu":  # splits a Cartesian mask: refused with a clear message, never silently unsplit
+        with pytest.raises(ParameterError, match="Cartesian sampling mask"):
+            loss(physics.A_adjoint(y), x, y, physics, net)
+        return
+    value = loss(net(y, physics, **loss.train_kwargs), x, y, physics, net)
+    assert torch.isfinite(value)
+    value.backward()
+    assert any(p.grad is not None for p in net.parameters())

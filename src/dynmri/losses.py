@@ -42,10 +42,14 @@ class Loss:
     needs_ground_truth: bool = False
     train_kwargs: dict = field(default_factory=dict)
     """Extra keyword arguments for ``model(y, physics, **train_kwargs)`` during training."""
+    needs_mask: bool = False
+    """Splits a Cartesian sampling mask (SSDU): refused for operators without one (NUFFT)."""
 
     def __call__(self, x_net, x, y, physics, model) -> torch.Tensor:
         if self.needs_ground_truth and x is None:
             raise ParameterError(f"loss {self.name!r} needs ground truth, and this data has none")
+        if self.needs_mask and getattr(physics, "mask", None) is None:
+            raise ParameterError(f"loss {self.name!r} splits a Cartesian sampling mask; this operator ({type(physics).__name__}) has none")
         total = 0.0
         for term in self.terms:
             val = term(x_net=x_net, x=x, y=y, physics=physics, model=model)
@@ -110,7 +114,7 @@ def _ssdu(split_ratio: float = 0.6, eval_n_samples: int = 5, seed: int = 0, **_)
 
     gen = BernoulliSplittingMaskGenerator((2, 1, 8, 8), split_ratio=split_ratio, pixelwise=True, rng=torch.Generator().manual_seed(seed))
     term = SplittingLoss(metric=_mse(), split_ratio=split_ratio, mask_generator=gen, eval_n_samples=eval_n_samples)
-    return Loss("ssdu", [term], train_kwargs={"update_parameters": True})
+    return Loss("ssdu", [term], train_kwargs={"update_parameters": True}, needs_mask=True)
 
 
 def _ei(name: str, transform, weight: float):
