@@ -105,52 +105,32 @@ def _coords(shape, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return ry, rx
 
 
-class _NUFFT(torch.autograd.Function):
-    """Frame NUFFT ``z (K, H, W) -> (K, M)``, differentiable in ``z`` and in ``k (M, 2)``."""
+def _dk(op, image: torch.Tensor, kspace: torch.Tensor) -> torch.Tensor:
+    r""":math:`\mathrm{Re}\,\sum_b \overline{u_{b,j}}\, A(-2\pi i\, r_d\, v_b)_j`, ``(M, 2)``: the trajectory
+    gradient of the forward NUFFT (``v`` its input, ``u`` the incoming gradient) and, as
+    :math:`\mathrm{Re}(a \bar b) = \mathrm{Re}(\bar a b)`, of the adjoint (``v`` the incoming gradient,
+    ``u`` its input k-space)."""
+    cols = [(torch.conj(kspace) * _forward(op, -2j * math.pi * r * image)).real.sum(0) for r in _coords(op.shape, image)]
+    return torch.stack(cols, dim=-1).to(image.real.dtype)
+
+
+class _FrameNUFFT(torch.autograd.Function):
+    """One frame's NUFFT ``(K, H, W) -> (K, M)`` or, with ``adjoint``, its adjoint ``(K, M) -> (K, H, W)``;
+    differentiable in the input and in the trajectory ``k (M, 2)``."""
 
     @staticmethod
-    def forward(ctx, z, k, op):
-        ctx.save_for_backward(z)
-        ctx.op = op
-        return _forward(op, z)
-
-    @staticmethod
-    def backward(ctx, g):
-        (z,) = ctx.saved_tensors
-        op = ctx.op
-        gz = _adjoint(op, g) if ctx.needs_input_grad[0] else None
-        gk = None
-        if ctx.needs_input_grad[1]:
-            cols = []
-            for r in _coords(op.shape, z):
-                d = _forward(op, -2j * math.pi * r * z)  # dy/dk_d
-                cols.append((torch.conj(g) * d).real.sum(0))
-            gk = torch.stack(cols, dim=-1).to(z.real.dtype)
-        return gz, gk, None
-
-
-class _NUFFTAdjoint(torch.autograd.Function):
-    """Frame adjoint ``y (K, M) -> (K, H, W)``, differentiable in ``y`` and in ``k (M, 2)``."""
-
-    @staticmethod
-    def forward(ctx, y, k, op):
-        ctx.save_for_backward(y)
-        ctx.op = op
-        return _adjoint(op, y)
+    def forward(ctx, inp, k, op, adjoint: bool):
+        ctx.save_for_backward(inp)
+        ctx.op, ctx.adjoint = op, adjoint
+        return _adjoint(op, inp) if adjoint else _forward(op, inp)
 
     @staticmethod
     def backward(ctx, g):
-        (y,) = ctx.saved_tensors
-        op = ctx.op
-        gy = _forward(op, g) if ctx.needs_input_grad[0] else None
-        gk = None
-        if ctx.needs_input_grad[1]:
-            cols = []
-            for r in _coords(op.shape, g):
-                d = _forward(op, -2j * math.pi * r * g)
-                cols.append((y * torch.conj(d)).real.sum(0))
-            gk = torch.stack(cols, dim=-1).to(y.real.dtype)
-        return gy, gk, None
+        (inp,) = ctx.saved_tensors
+        op, adj = ctx.op, ctx.adjoint
+        gin = (_forward(op, g) if adj else _adjoint(op, g)) if ctx.needs_input_grad[0] else None
+        gk = (_dk(op, g, inp) if adj else _dk(op, inp, g)) if ctx.needs_input_grad[1] else None
+        return gin, gk, None, None
 
 
 class FrameNUFFT:
@@ -185,10 +165,10 @@ class FrameNUFFT:
             _set_samples(op, kt.detach().cpu().numpy().reshape(-1, 2).astype(dt))
 
     def op(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.stack([_NUFFT.apply(z[:, t], self.k[t].reshape(-1, 2), self.ops[t]) for t in range(self.frames)], dim=1)
+        return torch.stack([_FrameNUFFT.apply(z[:, t], self.k[t].reshape(-1, 2), self.ops[t], False) for t in range(self.frames)], dim=1)
 
     def adj_op(self, y: torch.Tensor) -> torch.Tensor:
-        return torch.stack([_NUFFTAdjoint.apply(y[:, t], self.k[t].reshape(-1, 2), self.ops[t]) for t in range(self.frames)], dim=1)
+        return torch.stack([_FrameNUFFT.apply(y[:, t], self.k[t].reshape(-1, 2), self.ops[t], True) for t in range(self.frames)], dim=1)
 
 
 def _physics_base():
