@@ -36,3 +36,18 @@ def test_cli_on_dicom_folder(sunnybrook, tmp_path):
     assert a.meta["frame_times_ms"][0][:2] == [10.0, 41.0]
     res = runner.invoke(app, ["simulate", "--data", str(sunnybrook / "E774S5-shortAxis"), "--frames", "30", "--out", str(tmp_path / "x.npz")])
     assert res.exit_code == 2 and "has 20 frames" in res.output
+
+
+def test_shipped_networks_beat_zero_filled_on_a_test_slice(sunnybrook):
+    """The shipped DDEI and supervised CRNNs on held-out slice 4 at 8x (the benchmark's first test slice)."""
+    from dynmri.recon import reconstruct_with_model
+    from dynmri.train import shipped_weights
+
+    shipped = shipped_weights()
+    assert {"crnn-ddei-sunnybrook-8x", "crnn-supervised-l2-sunnybrook-8x"} <= set(shipped)
+    cfg = SimulateConfig(data=str(sunnybrook / "E774S5-shortAxis"), accel=8, frames=12, crop=128, slices="4")
+    acq = simulate_from_config(cfg)
+    zf = evaluate(reconstruct_acquisition(acq, "zero-filled"), acq.target)["psnr"]
+    psnr = {name: evaluate(reconstruct_with_model(acq, name), acq.target)["psnr"] for name in shipped}
+    assert psnr["crnn-ddei-sunnybrook-8x"] > zf + 2  # no ground truth in training
+    assert psnr["crnn-supervised-l2-sunnybrook-8x"] > psnr["crnn-ddei-sunnybrook-8x"] - 0.5
