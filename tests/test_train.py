@@ -119,7 +119,10 @@ def test_reconstruct_and_benchmark_with_a_trained_network(tmp_path):
                               "--frames", "4", "--crop", "32", "--out", str(tmp_path / "b")])
     assert res.exit_code == 0, res.output
     assert "| crnn-ddei | 4 |" in res.output
-    assert "no weights shipped yet" in runner.invoke(app, ["weights"]).output
+    listed = runner.invoke(app, ["weights"]).output
+    assert "crnn-ddei-sunnybrook-8x" in listed and "ddei at 8" in listed
+    res = runner.invoke(app, ["reconstruct", str(acq), "--model", "crnn-ddei-sunnybrook-8x", "--out", str(tmp_path / "s.npz")])
+    assert res.exit_code == 0, res.output  # a shipped name works like a run folder
 
 
 def test_holdout_hides_whole_sampled_lines():
