@@ -113,10 +113,12 @@ def _idwt_last(c: torch.Tensor, name: str) -> torch.Tensor:
         return c @ _dense(name, n, c.dtype, c.device).T
     _, Ws, _, _, B = _gemm_mats(name, n, c.dtype, c.device)
     L2 = Ws.shape[0] // 2 - B
+    # the output is rolled by L2 samples = L2/2 coefficients: start the windows that much earlier
+    left = L2 // 2 if L2 % 2 == 0 else 0
     lo, hi = c[..., : n // 2], c[..., n // 2 :]
-    wins = torch.cat((_circ_pad(lo, 0, L2, -1).unfold(-1, B + L2, B), _circ_pad(hi, 0, L2, -1).unfold(-1, B + L2, B)), dim=-1)
-    out = torch.mm(wins.reshape(-1, wins.shape[-1]), Ws)
-    return out.view(c.shape).roll(L2, dims=-1)
+    wins = torch.cat((_circ_pad(lo, left, L2 - left, -1).unfold(-1, B + L2, B), _circ_pad(hi, left, L2 - left, -1).unfold(-1, B + L2, B)), dim=-1)
+    out = torch.mm(wins.reshape(-1, wins.shape[-1]), Ws).view(c.shape)
+    return out if left else out.roll(L2, dims=-1)
 
 
 @lru_cache(maxsize=64)
@@ -154,10 +156,11 @@ def _idwt_axis(c: torch.Tensor, name: str, dim: int) -> torch.Tensor:
         return _dense(name, n, c.dtype, c.device) @ c
     _, Ws, _, _, B = _gemm_mats(name, n, c.dtype, c.device)
     L2 = Ws.shape[0] // 2 - B
+    left = L2 // 2 if L2 % 2 == 0 else 0  # as in _idwt_last: no roll of the output
     lo, hi = c[..., : n // 2, :], c[..., n // 2 :, :]
-    wins = torch.cat((_circ_pad(lo, 0, L2, -2).unfold(-2, B + L2, B), _circ_pad(hi, 0, L2, -2).unfold(-2, B + L2, B)), dim=-1)
-    out = torch.matmul(Ws.T, wins.transpose(-1, -2))  # (..., n / 2B, 2B, W)
-    return out.reshape(c.shape).roll(L2, dims=-2)
+    wins = torch.cat((_circ_pad(lo, left, L2 - left, -2).unfold(-2, B + L2, B), _circ_pad(hi, left, L2 - left, -2).unfold(-2, B + L2, B)), dim=-1)
+    out = torch.matmul(Ws.T, wins.transpose(-1, -2)).reshape(c.shape)  # (..., n / 2B, 2B, W) -> (..., n, W)
+    return out if left else out.roll(L2, dims=-2)
 
 
 @lru_cache(maxsize=64)
