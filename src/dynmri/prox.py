@@ -43,8 +43,11 @@ def modulus(c: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
 def soft_threshold(c: torch.Tensor, lam, keep: torch.Tensor | None = None) -> torch.Tensor:
     """Complex soft-thresholding; entries where ``keep`` is True are left untouched."""
     _check_lam(lam)
-    mag = modulus(c)
-    scale = torch.clamp(1 - lam / torch.clamp(mag, min=torch.finfo(c.dtype).tiny), min=0)
+    mag = torch.hypot(c[:, :1], c[:, 1:]).clamp_(min=torch.finfo(c.dtype).tiny)
+    if isinstance(lam, torch.Tensor):
+        scale = (1 - lam / mag).clamp_(min=0)
+    else:  # in place on the fresh modulus: no temporaries (this runs every iteration)
+        scale = mag.reciprocal_().mul_(-lam).add_(1).clamp_(min=0)
     if keep is not None:
         scale = torch.where(keep, torch.ones_like(scale), scale)
     return c * scale

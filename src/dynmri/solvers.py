@@ -61,10 +61,9 @@ def _rel_change(new: Tensor, old: Tensor) -> float:
 def _finish_step(res: SolverResult, k: int, x_new: Tensor, x_old: Tensor, cost, callback, tol: float) -> bool:
     """Record iteration ``k`` (cost, callback, count); True when the relative change of the
     iterate is below ``tol`` (never at the first iteration, where some solvers do not move)."""
-    change = _rel_change(x_new, x_old)
     _record(res, k, x_new, cost, callback)
     res.n_iter = k + 1
-    res.converged = bool(tol and k > 0 and change < tol)
+    res.converged = bool(tol and k > 0 and _rel_change(x_new, x_old) < tol)  # norms only when asked
     return res.converged
 
 
@@ -105,9 +104,9 @@ def fista(
     res = SolverResult(x0)
     x, z, t = x0, x0, 1.0
     for k in range(n_iter):
-        x_new = prox(z - step * grad(z), step)
+        x_new = prox(torch.add(z, grad(z), alpha=-step), step)
         t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
-        z = x_new + ((t - 1) / t_new) * (x_new - x)
+        z = torch.lerp(x, x_new, 1 + (t - 1) / t_new)  # x_new + (t - 1)/t_new (x_new - x), one pass
         done = _finish_step(res, k, x_new, x, cost, callback, tol)
         x, t = x_new, t_new
         if done:
