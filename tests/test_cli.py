@@ -14,6 +14,7 @@ from dynmri.io import Acquisition, Reconstruction
 
 runner = CliRunner()
 CONFIGS = sorted((Path(__file__).parents[1] / "src" / "dynmri" / "configs").glob("*.yaml"))
+WEIGHT_CONFIGS = sorted((Path(__file__).parents[1] / "src" / "dynmri" / "weights").glob("*.yaml"))
 
 
 def run(*args, ok=True):
@@ -77,6 +78,18 @@ def test_every_shipped_config_loads(config):
     kind = {"simulate": SimulateConfig, "train": TrainConfig}[config.name.split("-")[0]]
     cfg = load_config(kind, config)
     assert cfg.accel > 1
+
+
+@pytest.mark.parametrize("config", WEIGHT_CONFIGS, ids=[c.name for c in WEIGHT_CONFIGS])
+def test_every_shipped_weights_config_loads_and_matches_its_weights(config):
+    import json
+
+    from dynmri.config import load_config
+    from dynmri.train import TrainConfig
+
+    cfg = load_config(TrainConfig, config)
+    info = json.loads(config.with_suffix(".json").read_text())
+    assert cfg == TrainConfig(**info["config"]) and info["retrain"].startswith(f"dynmri train --config src/dynmri/weights/{config.name}")
 
 
 def test_config_file_and_flag_override(tmp_path):

@@ -54,7 +54,10 @@ def test_export_weights_ships_the_last_epoch(tmp_path):
     path = export_weights(tmp_path / "r", "tiny-ddei", dest=tmp_path / "w")
     info = json.loads(path.with_suffix(".json").read_text())
     assert info["epoch"] == TINY.epochs and len(info["history"]) == TINY.epochs
-    assert "--loss ddei" in info["retrain"]
+    assert info["retrain"] == f"dynmri train --config {path.with_suffix('.yaml')} --out runs/tiny-ddei --threads 1"
+    from dynmri.config import load_config
+
+    assert load_config(TrainConfig, path.with_suffix(".yaml")) == TrainConfig(**info["config"])  # the exact run
     model, cfg = load_trained(path)
     last = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)["model"]
     assert all(torch.equal(model.state_dict()[k], v) for k, v in last.items())

@@ -330,9 +330,12 @@ def shipped_weights() -> dict[str, Path]:
 
 def export_weights(run_dir: str | Path, name: str, dest: Path | None = None) -> Path:
     """Copy the **last epoch** of a run (``checkpoint.pt``) into ``dest`` (the package's weights
-    folder): ``NAME.pt`` (network + config only) and ``NAME.json`` (config, parameter count, the
-    training log and the command that retrains it). The last epoch, not ``best.pt``: the same
-    rule for every paradigm, and one that needs no ground truth."""
+    folder): ``NAME.pt`` (network + config only), ``NAME.yaml`` (the run's exact configuration,
+    loadable by ``dynmri train --config``) and ``NAME.json`` (config, training log and the command
+    that retrains it from that YAML). The last epoch, not ``best.pt``: the same rule for every
+    paradigm, and one that needs no ground truth."""
+    import yaml
+
     from dynmri.errors import DataError, ParameterError
     from dynmri.io import write_text_atomic
 
@@ -347,9 +350,11 @@ def export_weights(run_dir: str | Path, name: str, dest: Path | None = None) -> 
     dest = Path(dest) if dest is not None else weights_dir()
     dest.mkdir(parents=True, exist_ok=True)
     _save(dest / f"{name}.pt", {"model": state["model"], "config": cfg, "epoch": state["epoch"], "metrics": state["history"][-1]})
-    extra = " ".join(f"--loss-opt {k}={v}" for k, v in cfg.get("loss_cfg", {}).items())
-    command = (f"dynmri train --config src/dynmri/configs/train-crnn-ddei-sunnybrook.yaml --data {cfg['data']} "
-               f"--loss {cfg['loss']} --epochs {cfg['epochs']} {extra} --out runs/{name} --threads 1").replace("  ", " ")
+    write_text_atomic(dest / f"{name}.yaml", yaml.safe_dump(cfg, sort_keys=False))
+    shown = dest / f"{name}.yaml"
+    if dest.resolve() == weights_dir().resolve():
+        shown = Path("src/dynmri/weights") / f"{name}.yaml"  # as a user types it from the repository root
+    command = f"dynmri train --config {shown} --out runs/{name} --threads 1"
     info = {"name": name, "epoch": state["epoch"], "config": cfg, "retrain": command, "history": state["history"]}
     write_text_atomic(dest / f"{name}.json", json.dumps(info, indent=1))
     return dest / f"{name}.pt"
