@@ -98,7 +98,6 @@ def load_trajectory_file(path, frames: int):
     """A trajectory ``(T, S, Ns, 2)`` from a ``.npz`` with key ``trajectory`` (``dynmri
     learn-trajectory`` writes one); a single frame ``(S, Ns, 2)`` or ``(1, S, Ns, 2)`` is rotated by
     the golden angle from frame to frame."""
-    import math
     from pathlib import Path
 
     import numpy as np
@@ -107,7 +106,7 @@ def load_trajectory_file(path, frames: int):
     from dynmri.errors import DataError
     from dynmri.io import read_arrays
     from dynmri.nufft import check_trajectory
-    from dynmri.trajectories import GOLDEN_ANGLE
+    from dynmri.trajectories import rotate_frames
 
     arrays, _ = read_arrays(Path(path))
     if "trajectory" not in arrays:
@@ -117,11 +116,7 @@ def load_trajectory_file(path, frames: int):
     if k.ndim == 3:
         k = k[None]
     if k.shape[0] == 1 and frames > 1:
-        out = []
-        for t in range(frames):
-            c, s_ = math.cos(t * GOLDEN_ANGLE), math.sin(t * GOLDEN_ANGLE)
-            out.append(np.clip(k[0] @ np.array([[c, -s_], [s_, c]]).T, -0.5, 0.5 - 1e-6))
-        k = np.stack(out)
+        return rotate_frames(torch.from_numpy(k[0]), frames)
     if k.shape[0] < frames:
         raise DataError(f"{path}: trajectory has {k.shape[0]} frames, {frames} needed")
     return torch.from_numpy(k[:frames]).float()

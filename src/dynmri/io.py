@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dynmri.errors import DataError, DynMRIError, ShapeError
+from dynmri.errors import DataError, ShapeError
 
 SUFFIXES = (".npz", ".h5", ".hdf5")
 
@@ -188,10 +188,7 @@ class Acquisition:
         from dynmri.nufft import check_trajectory
 
         k, tr = self.kspace, self.trajectory
-        try:
-            check_trajectory(tr, name=f"{name}: trajectory")
-        except DynMRIError as exc:
-            raise type(exc)(str(exc)) from None
+        check_trajectory(tr, name=f"{name}: trajectory")
         if tr.ndim != 4:
             raise ShapeError(f"{name}: trajectory must be (T, n_shots, n_samples, 2), got shape {tr.shape}")
         if k.ndim not in (3, 4):

@@ -320,8 +320,6 @@ def density(trajectory, shape: tuple[int, int], method: str = "voronoi", n_iter:
     if k.ndim == 3:
         k = k[None]
     check_trajectory(k)
-    from mrinufft.operators.interfaces.finufft import MRIfinufft
-
     out = []
     for kt in k.detach().cpu().numpy().astype(np.float64):
         pts = kt.reshape(-1, 2)
@@ -330,6 +328,8 @@ def density(trajectory, shape: tuple[int, int], method: str = "voronoi", n_iter:
             if method == "voronoi":
                 w = voronoi_areas(pts, max(shape)) * shape[0] * shape[1]
             elif method == "pipe":
+                from mrinufft.operators.interfaces.finufft import MRIfinufft
+
                 w = np.abs(np.asarray(MRIfinufft.pipe(pts, shape, max_iter=n_iter, normalize=False)))
             else:
                 raise ParameterError(f"density method must be 'voronoi' or 'pipe', got {method!r}")

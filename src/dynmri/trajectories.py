@@ -103,11 +103,17 @@ def spiral(n_interleaves: int, n_samples: int, frames: int = 1, revolutions: flo
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         base = torch.from_numpy(np.asarray(initialize_2D_spiral(n_interleaves, n_samples, nb_revolutions=revolutions))).double()
+    return rotate_frames(base, frames, psi)
+
+
+def rotate_frames(k: torch.Tensor, frames: int, psi: float = GOLDEN_ANGLE) -> torch.Tensor:
+    """One frame's trajectory ``(S, Ns, 2)`` rotated by ``t * psi`` (radians) in frame ``t``:
+    ``(T, S, Ns, 2)``, kept inside [-0.5, 0.5)."""
+    k = torch.as_tensor(k, dtype=torch.float64)
     out = []
     for t in range(frames):
         c, s = math.cos(t * psi), math.sin(t * psi)
-        rot = torch.tensor([[c, -s], [s, c]], dtype=torch.float64)
-        out.append(base @ rot.T)
+        out.append(k @ torch.tensor([[c, -s], [s, c]], dtype=torch.float64).T)
     return _inside(torch.stack(out)).float()
 
 
