@@ -173,15 +173,21 @@ def learn_trajectory(cfg: LearnTrajectoryConfig, out: Path | None = None, progre
             rec = dcomp_recon(kk, sel, cfg.density)
         return float(image_loss(rec, sel, cfg.objective))
 
-    stage_losses = [selection_loss(interpolate(p.detach(), Ns))]
-    best_k, best_loss = interpolate(p.detach(), Ns).clone(), stage_losses[0]
+    stage_losses: list[float] = []
+    best = {"k": None, "loss": math.inf}
+
+    def score_stage(kk):
+        """Score a stage's trajectory on the selection frames; keep it when it is the best."""
+        stage_losses.append(selection_loss(kk))
+        if stage_losses[-1] < best["loss"]:
+            best.update(k=kk.clone(), loss=stage_losses[-1])
+
+    score_stage(interpolate(p.detach(), Ns))
     bar = tqdm(total=cfg.steps, desc="learn-trajectory", disable=not progress)
     t0 = time.perf_counter()
     for step in range(cfg.steps):
         if step and step % per_stage == 0 and d > 1:  # upsample the control points and Adam's state
-            stage_losses.append(selection_loss(interpolate(p.detach(), Ns)))
-            if stage_losses[-1] < best_loss:
-                best_k, best_loss = interpolate(p.detach(), Ns).clone(), stage_losses[-1]
+            score_stage(interpolate(p.detach(), Ns))
             d //= 2
             lr *= 0.5  # finer control points: smaller moves (sample jitter ruins the density)
             m = n_control(Ns, d)
@@ -217,16 +223,14 @@ def learn_trajectory(cfg: LearnTrajectoryConfig, out: Path | None = None, progre
     bar.close()
     with torch.no_grad():
         k = project_to_limits(interpolate(p.detach(), Ns), n, lim, n_iter=5000).float()
-    stage_losses.append(selection_loss(k))
-    if stage_losses[-1] < best_loss:
-        best_k, best_loss = k, stage_losses[-1]
+    score_stage(k)
     with torch.no_grad():  # an earlier stage's interpolated control points: check at full rate
-        k = project_to_limits(best_k, n, lim, n_iter=5000).float()
+        k = project_to_limits(best["k"], n, lim, n_iter=5000).float()
     viol = violations(k, n, lim)
     if viol["gradient_violations"] or viol["slew_violations"] or viol["outside_box"]:
         raise ParameterError(f"the learned trajectory violates the limits: {viol}")
     result = {"trajectory": k.numpy(), "losses": losses, "snapshots": snapshots, "violations": viol,
-              "stage_losses": stage_losses, "selected_loss": best_loss,
+              "stage_losses": stage_losses, "selected_loss": best["loss"],
               "seconds": time.perf_counter() - t0, "image_size": n, "init": k0.numpy()}
     if out is not None:
         write_outputs(Path(out), cfg, result)
