@@ -18,12 +18,12 @@ def batch():
     return x[None], y[None], mask[None]
 
 
-@pytest.mark.parametrize("name", sorted(LOSSES))
-def test_loss_decreases(name, batch):
+@pytest.mark.parametrize("name, cfg", [(n, {}) for n in sorted(LOSSES)] + [("ddei", {"group": "compose"}), ("ddei", {"time_padding": "reflect"})])
+def test_loss_decreases(name, cfg, batch):
     torch.manual_seed(0)
     x, y, mask = batch
     physics = make_physics(mask)
-    loss = get_loss(name, seed=0)
+    loss = get_loss(name, seed=0, **cfg)
     model = loss.adapt_model(get_model("crnn", channels=4, cascades=1))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     values = []

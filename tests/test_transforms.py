@@ -3,7 +3,14 @@
 import pytest
 import torch
 
-from dynmri.transforms import ddei_transform, random_choice, rotate, smooth_warp, time_shift
+from dynmri.transforms import (
+    compose,
+    ddei_transform,
+    random_choice,
+    rotate,
+    smooth_warp,
+    time_shift,
+)
 
 
 def _video(seed=0):
@@ -74,6 +81,25 @@ def test_ddei_group_draws_each_member_and_is_seeded():
     assert torch.equal(a(x), b(x))
     with pytest.raises(Exception, match="diffeo"):
         ddei_transform(diffeo="elastic")
+
+
+def test_composed_ddei_group_applies_every_member_in_order():
+    x = _video()
+    parts = (time_shift(seed=3), rotate(seed=4, max_angle=90.0))
+    T = compose(*parts)
+    y = T(x)
+    shift, rot = T.recent_params
+    assert torch.allclose(y, parts[1].transform(parts[0].transform(x, **shift), **rot), atol=1e-5)
+    assert torch.allclose(T.inverse(y), x, atol=1e-3)  # Fourier rotation and time shift invert exactly
+    # a time shift composed with the identity still moves whole complex frames
+    z = compose(time_shift(seed=3))(x)
+    for t in range(6):
+        src = [s for s in range(6) if torch.equal(z[0, 0, t], x[0, 0, s])]
+        assert len(src) == 1 and torch.equal(z[0, 1, t], x[0, 1, src[0]])
+    g = ddei_transform(seed=1, group="compose")
+    assert g(torch.randn(1, 2, 6, 32, 32)).shape == (1, 2, 6, 32, 32) and len(g.recent_params) == 3
+    with pytest.raises(Exception, match="group"):
+        ddei_transform(group="product")
 
 
 def test_smooth_warp_is_small_and_smooth():

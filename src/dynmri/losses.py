@@ -138,10 +138,10 @@ def _ei_time(weight: float = 1.0, seed: int = 0, **_):
 
 
 @register("ddei")
-def _ddei(weight: float = 1.0, seed: int = 0, diffeo: str = "smooth", rotation: str = "fourier", time_padding: str = "wrap", **_):
+def _ddei(weight: float = 1.0, seed: int = 0, diffeo: str = "smooth", rotation: str = "fourier", time_padding: str = "wrap", group: str = "choice", **_):
     from dynmri.transforms import ddei_transform
 
-    return _ei("ddei", ddei_transform(seed=seed, diffeo=diffeo, rotation=rotation, time_padding=time_padding), weight)
+    return _ei("ddei", ddei_transform(seed=seed, diffeo=diffeo, rotation=rotation, time_padding=time_padding, group=group), weight)
 
 
 def get_loss(name: str, **cfg) -> Loss:

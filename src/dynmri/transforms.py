@@ -73,6 +73,38 @@ def random_choice(*members, seed: int = 0):
     return RandomChoice()
 
 
+def compose(*members, seed: int = 0):
+    r"""A transform that applies every member in turn, :math:`T = T_k \circ \dots \circ T_1`, each
+    with fresh parameters per call: an element of the group the members generate (deepinv's
+    ``A * B`` inherits ``flatten_video_input`` from ``A``, as ``A | B`` does). ``seed`` is
+    unused (each member owns its generator) and kept for a signature like :func:`random_choice`."""
+    Transform = _transform_base()
+
+    class Compose(Transform):
+        def __init__(self):
+            super().__init__(flatten_video_input=False, rng=_rng(seed))
+            self.members = torch.nn.ModuleList(members)
+            self.recent_params = None
+
+        def get_params(self, x: torch.Tensor) -> dict:
+            self.recent_params = [m.get_params(x) for m in self.members]
+            return {"parts": self.recent_params}
+
+        def transform(self, x: torch.Tensor, parts: list | None = None, **_) -> torch.Tensor:
+            for m, p in zip(self.members, self.recent_params if parts is None else parts, strict=True):
+                x = m.transform(x, **p)
+            return x
+
+        def inverse(self, x: torch.Tensor, parts: list | None = None, **_) -> torch.Tensor:
+            for m, p in zip(reversed(self.members), reversed(self.recent_params if parts is None else parts), strict=True):
+                x = m.inverse(x, **p)
+            return x
+
+    if not members:
+        raise ParameterError("compose needs at least one transform")
+    return Compose()
+
+
 def smooth_warp(strength: float = 0.04, grid: int = 4, n_trans: int = 1, seed: int = 0):
     r"""Random smooth diffeomorphism: a displacement field drawn on a ``grid x grid`` lattice
     (Gaussian, std ``strength`` in normalised [-1, 1] units), upsampled bicubically, applied by
@@ -215,12 +247,17 @@ def cpab(seed: int = 0):
 DIFFEOS = {"smooth": smooth_warp, "cpab": cpab}
 
 
-def ddei_transform(seed: int = 0, diffeo: str = "smooth", rotation: str = "fourier", time_padding: str = "wrap"):
-    """DDEI's group: a time shift, or a (smooth or CPAB) diffeomorphism, or a rotation (Fourier
-    or bilinear, see :func:`rotate`), each drawn with probability 1/3 (deepinv's nested
-    ``A | (B | C)`` gives 1/2, 1/4, 1/4). ``time_padding``: ``wrap`` (circular, exact for a
-    whole cardiac cycle) or ``reflect`` (continuous at the edges of a window shorter than a
-    cycle, where wrapping joins the last frame to the first)."""
+def ddei_transform(seed: int = 0, diffeo: str = "smooth", rotation: str = "fourier", time_padding: str = "wrap", group: str = "choice"):
+    """DDEI's group. ``group="choice"``: a time shift, or a (smooth or CPAB) diffeomorphism, or a
+    rotation (Fourier or bilinear, see :func:`rotate`), each drawn with probability 1/3 (deepinv's
+    nested ``A | (B | C)`` gives 1/2, 1/4, 1/4). ``group="compose"``: all three at once, a time
+    shift of a warped, rotated video (every EI sample then carries a rotation, as EI-rotate's
+    do). ``time_padding``: ``wrap`` (circular, exact for a whole cardiac cycle) or ``reflect``
+    (continuous at the edges of a window shorter than a cycle, where wrapping joins the last
+    frame to the first)."""
     if diffeo not in DIFFEOS:
         raise ParameterError(f"diffeo must be one of {', '.join(DIFFEOS)}, got {diffeo!r}")
-    return random_choice(time_shift(seed + 1, padding=time_padding), DIFFEOS[diffeo](seed=seed + 2), rotate(seed + 3, interpolation=rotation), seed=seed)
+    if group not in ("choice", "compose"):
+        raise ParameterError(f"group must be 'choice' or 'compose', got {group!r}")
+    members = (time_shift(seed + 1, padding=time_padding), DIFFEOS[diffeo](seed=seed + 2), rotate(seed + 3, interpolation=rotation))
+    return (random_choice if group == "choice" else compose)(*members, seed=seed)
