@@ -100,15 +100,22 @@ def test_bad_parameters(acq):
         reconstruct_acquisition(no_maps, "fista-wavelet")
 
 
-def test_fast_normal_operator_matches_deepinv():
+@pytest.mark.parametrize("coilwise", [False, True])
+def test_fast_normal_operator_and_exact_lipschitz_match_the_operator(coilwise):
     from dynmri.cs import _Problem
-    from dynmri.physics import make_physics
+    from dynmri.physics import coilwise_mri, make_physics
+    from dynmri.solvers import power_iteration
 
-    mask = make_mask("gaussian", (3, 16, 32), 4, n=2, seed=0)
-    physics = make_physics(mask)
-    x = torch.randn(2, 2, 3, 16, 32, dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    # a weighted (non-binary) mask: the normal operator is F^H M^2 F, not F^H M F
+    mask = make_mask("gaussian", (3, 16, 32), 4, n=2, seed=0).double() * (0.5 + torch.rand(2, 3, 16, 32, generator=g, dtype=torch.float64))
+    physics = coilwise_mri(mask) if coilwise else make_physics(mask)
+    shape = (2, 2, 4, 3, 16, 32) if coilwise else (2, 2, 3, 16, 32)
+    x = torch.randn(shape, dtype=torch.float64, generator=g)
     prob = _Problem(physics.A(x), physics, CSConfig())
     assert prob._mask is not None
-    z = torch.randn(2, 2, 3, 16, 32, dtype=torch.float64)
-    assert torch.allclose(prob.normal(z), physics.A_adjoint(physics.A(z)), atol=1e-12)
-    assert prob.lipschitz == pytest.approx(1.0, abs=1e-3)
+    z = torch.randn(shape, dtype=torch.float64, generator=g)
+    assert torch.allclose(prob.normal(z), physics.A_adjoint(physics.A(z)), atol=1e-6)  # masks are stored in float32
+    normal = lambda v: physics.A_adjoint(physics.A(v))  # noqa: E731
+    assert prob.lipschitz == pytest.approx(power_iteration(normal, z, n_iter=300), rel=1e-3)
+    assert prob.lipschitz == pytest.approx(float(mask.max()) ** 2, rel=1e-6)
