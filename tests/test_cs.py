@@ -119,3 +119,34 @@ def test_fast_normal_operator_and_exact_lipschitz_match_the_operator(coilwise):
     normal = lambda v: physics.A_adjoint(physics.A(v))  # noqa: E731
     assert prob.lipschitz == pytest.approx(power_iteration(normal, z, n_iter=300), rel=1e-3)
     assert prob.lipschitz == pytest.approx(float(mask.max()) ** 2, rel=1e-6)
+
+
+@pytest.mark.parametrize("coilwise, levels", [(False, 1), (False, 3), (True, 2)])
+def test_wavelet_domain_normal_operator_matches_the_image_domain_one(coilwise, levels):
+    """The first wavelet level in the Fourier domain: Psi A^H A Psi^H, exactly."""
+    from dynmri.cs import _Problem, _WaveletNormal
+    from dynmri.physics import coilwise_mri, make_physics
+    from dynmri.wavelets import Wavelet
+
+    g = torch.Generator().manual_seed(1)
+    mask = make_mask("gaussian", (3, 32, 64), 4, n=2, seed=0).double()
+    physics = coilwise_mri(mask) if coilwise else make_physics(mask)
+    shape = (2, 2, 3, 3, 32, 64) if coilwise else (2, 2, 3, 32, 64)
+    prob = _Problem(physics.A(torch.randn(shape, dtype=torch.float64, generator=g)), physics, CSConfig())
+    W = Wavelet("sym8", levels)
+    c = torch.randn(shape, dtype=torch.float64, generator=g)
+    assert torch.allclose(_WaveletNormal(W, prob._mask)(c), W(prob.normal(W.adjoint(c))), atol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["fista-wavelet", "pogm-wavelet"])
+def test_coefficient_domain_iteration_equals_the_image_domain_one(acq, method):
+    from dynmri import cs
+    from dynmri.physics import make_physics
+
+    y = torch.from_numpy(np.stack((acq.kspace.real, acq.kspace.imag), 1)).double()
+    physics = make_physics(torch.from_numpy(acq.mask).double())
+    cfg = CSConfig(n_iter=30, levels=2, tol=0)
+    solver = cs.fista if method == "fista-wavelet" else cs.pogm
+    fast = get_method(method)(y, physics, config=cfg)
+    slow = cs._synthesis(y, physics, cfg, False, None, solver, method, transform=lambda W: (W, W.adjoint))
+    assert torch.allclose(fast, slow, atol=1e-9)

@@ -175,6 +175,7 @@ def reconstruct(
             if c is not None:
                 costs[-1].append(c)
 
+        record.needs_image = False  # costs only: coefficient-domain solvers skip the synthesis
         options["callback"] = record
     acq = Acquisition.load(acquisition)
     if not applicable(method, acq.multicoil, acq.coil_maps is not None, acq.noncartesian):

@@ -163,6 +163,20 @@ def _idwt_axis(c: torch.Tensor, name: str, dim: int) -> torch.Tensor:
     return out if left else out.roll(L2, dims=-2)
 
 
+@lru_cache(maxsize=16)
+def level1_spectra(name: str, n: int) -> torch.Tensor:
+    r"""DFT of the level-1 analysis filters along an axis of length ``n``: ``(2, n)`` complex128.
+
+    Band ``b`` (0 = low, 1 = high) of one periodized level is :math:`c_b[k] = \sum_j x[j]\,
+    d_b[(j - 2k) \bmod n]`; with unnormalised DFTs :math:`\hat c_b[\nu] = \tfrac12 \sum_{f=0,1}
+    \overline{\hat d_b[\nu + f n/2]}\,\hat x[\nu + f n/2]` and, for the inverse,
+    :math:`\hat x[\omega] = \sum_b \hat d_b[\omega]\,\hat c_b[\omega \bmod n/2]`. Returns
+    :math:`\hat d_b`, so that a level can run in the Fourier domain (see :mod:`dynmri.cs`).
+    """
+    D = _dense(name, n, torch.float64, "cpu")
+    return torch.fft.fft(D[:, [0, n // 2]].T.contiguous(), dim=-1)
+
+
 @lru_cache(maxsize=64)
 def _circulant(name: str, n: int, dtype, device) -> torch.Tensor:
     r"""``(n, 2n)`` matrix M with ``[a_lo | a_hi] = x @ M`` for the undilated periodic filter
@@ -233,23 +247,31 @@ class Wavelet:
         self._check(x)
         if self.undecimated:
             return self._swt(x)
-        out = _dwt_axis(_dwt_axis(x, self.name, -1), self.name, -2)
-        h, w = x.shape[-2:]
-        for _ in range(self.levels - 1):  # recurse into the approximation, in place
-            h, w = h // 2, w // 2
-            out[..., :h, :w] = _dwt_axis(_dwt_axis(out[..., :h, :w], self.name, -1), self.name, -2)
-        return out
+        return self.analyze_coarse(_dwt_axis(_dwt_axis(x, self.name, -1), self.name, -2))
 
     def adjoint(self, c: torch.Tensor) -> torch.Tensor:
         """Synthesis :math:`\\Psi^H c` (the inverse for the orthogonal transform)."""
         if self.undecimated:
             return self._iswt(c)
+        return _idwt_axis(_idwt_axis(self.synthesize_coarse(c), self.name, -2), self.name, -1)
+
+    def analyze_coarse(self, c: torch.Tensor) -> torch.Tensor:
+        """Levels 2..J of the orthogonal transform, in place on the top-left (approximation)
+        quadrant of level-1 coefficients ``(..., H, W)``: ``W(x) = W.analyze_coarse(level1(x))``."""
+        h, w = c.shape[-2:]
+        for _ in range(self.levels - 1):
+            h, w = h // 2, w // 2
+            c[..., :h, :w] = _dwt_axis(_dwt_axis(c[..., :h, :w], self.name, -1), self.name, -2)
+        return c
+
+    def synthesize_coarse(self, c: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`analyze_coarse` (on a copy): the level-1 coefficients of ``W.adjoint(c)``."""
         H, W = c.shape[-2:]
         c = c.clone()
         for j in reversed(range(1, self.levels)):
             h, w = H >> j, W >> j
             c[..., :h, :w] = _idwt_axis(_idwt_axis(c[..., :h, :w], self.name, -2), self.name, -1)
-        return _idwt_axis(_idwt_axis(c, self.name, -2), self.name, -1)
+        return c
 
     def _swt(self, x):
         bands, approx = [], x
