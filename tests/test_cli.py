@@ -191,4 +191,16 @@ def test_benchmark_command(tmp_path):
     for name in ["results.csv", "results.md", "per_frame_psnr_4x.png", "per_frame_psnr_8x.png", "comparison_4x.gif", "comparison_8x.gif"]:
         assert (out / name).stat().st_size > 0, name
     fails("benchmark", "--methods", "magic", "--out", out, match="unknown methods")
+
+
+def test_benchmark_tells_networks_with_the_same_loss_apart(tmp_path):
+    from dynmri.train import shipped_weights
+
+    path = shipped_weights()["crnn-ddei-sunnybrook-8x"]
+    out = tmp_path / "b"
+    run("benchmark", "--data", "phantom", "--accel", "8", "--methods", "zero-filled", "--frames", 4, "--crop", 32,
+        "--models", f"crnn-ddei-sunnybrook-8x,{path}", "--out", out)
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert [r["method"] for r in rows] == ["zero-filled", "crnn-ddei", f"crnn-ddei ({path})"]
+    assert rows[1]["psnr"] == rows[2]["psnr"]
     fails("benchmark", "--accel", "4,x", "--out", out, match="comma-separated numbers")

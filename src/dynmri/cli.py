@@ -396,7 +396,10 @@ def benchmark(
                 for name in names if applicable(name, acq.multicoil, acq.coil_maps is not None, acq.noncartesian)]
         for spec in [s.strip() for s in (networks or "").split(",") if s.strip()]:
             tcfg = load_trained(resolve_weights(spec))[1]
-            runs.append((f"{tcfg.model}-{tcfg.loss}", lambda a, s=spec: reconstruct_with_model(a, s, progress=True)))
+            label = f"{tcfg.model}-{tcfg.loss}" + "".join(f" {k}={v}" for k, v in sorted(tcfg.loss_cfg.items()))
+            if any(label == n for n, _ in runs):  # same network and loss: tell the rows apart by their source
+                label += f" ({spec})"
+            runs.append((label, lambda a, s=spec: reconstruct_with_model(a, s, progress=True)))
         for name, run in runs:
             t0 = time.perf_counter()
             rec = run(acq)
