@@ -201,6 +201,6 @@ def test_benchmark_tells_networks_with_the_same_loss_apart(tmp_path):
     run("benchmark", "--data", "phantom", "--accel", "8", "--methods", "zero-filled", "--frames", 4, "--crop", 32,
         "--models", f"crnn-ddei-sunnybrook-8x,{path}", "--out", out)
     rows = json.loads((out / "results.json").read_text())["rows"]
-    assert [r["method"] for r in rows] == ["zero-filled", "crnn-ddei", f"crnn-ddei ({path})"]
+    assert [r["method"] for r in rows] == ["zero-filled", "crnn-ddei group=compose", f"crnn-ddei group=compose ({path})"]
     assert rows[1]["psnr"] == rows[2]["psnr"]
     fails("benchmark", "--accel", "4,x", "--out", out, match="comma-separated numbers")
