@@ -36,8 +36,8 @@ def transforms(seed: int) -> dict:
         "time shift (reflect)": time_shift(seed, padding="reflect"),
         "smooth warp": smooth_warp(seed=seed),
         "rotation (EI-rotate)": rotate(seed),
-        "ddei: shift | warp | rotation": ddei_transform(seed),
-        "ddei compose: shift o warp o rotation": compose(time_shift(seed + 1), smooth_warp(seed=seed + 2), rotate(seed + 3)),
+        "ddei (one of shift, warp, rotation)": ddei_transform(seed),
+        "ddei group=compose (shift, then warp, then rotation)": compose(time_shift(seed + 1), smooth_warp(seed=seed + 2), rotate(seed + 3)),
     }
 
 

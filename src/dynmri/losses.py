@@ -10,6 +10,7 @@ name                terms
 ``ei-rotate``       MC + equivariance to rotations
 ``ei-time``         MC + equivariance to time shifts
 ``ddei``            MC + equivariance to a time shift | smooth diffeomorphism | rotation
+                    (``group="compose"``: the three composed, as the shipped network)
 ==================  =========================================================================
 
 Equivariant imaging (Chen et al.): with :math:`x_1 = f(y)`, a random transform :math:`T_g`,

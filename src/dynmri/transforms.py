@@ -250,9 +250,9 @@ DIFFEOS = {"smooth": smooth_warp, "cpab": cpab}
 def ddei_transform(seed: int = 0, diffeo: str = "smooth", rotation: str = "fourier", time_padding: str = "wrap", group: str = "choice"):
     """DDEI's group. ``group="choice"``: a time shift, or a (smooth or CPAB) diffeomorphism, or a
     rotation (Fourier or bilinear, see :func:`rotate`), each drawn with probability 1/3 (deepinv's
-    nested ``A | (B | C)`` gives 1/2, 1/4, 1/4). ``group="compose"``: all three at once, a time
-    shift of a warped, rotated video (every EI sample then carries a rotation, as EI-rotate's
-    do). ``time_padding``: ``wrap`` (circular, exact for a whole cardiac cycle) or ``reflect``
+    nested ``A | (B | C)`` gives 1/2, 1/4, 1/4). ``group="compose"``: all three at once, the
+    rotation of the warp of the time-shifted video (every EI sample then carries a rotation, as
+    EI-rotate's do; dynmri's shipped DDEI network is trained so, see ``docs/training.md``). ``time_padding``: ``wrap`` (circular, exact for a whole cardiac cycle) or ``reflect``
     (continuous at the edges of a window shorter than a cycle, where wrapping joins the last
     frame to the first)."""
     if diffeo not in DIFFEOS:
