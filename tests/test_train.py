@@ -139,3 +139,15 @@ def test_holdout_hides_whole_sampled_lines():
     assert torch.all(hold <= mask)  # only sampled points
     assert torch.equal(hold, hold[:, :1].expand_as(hold))  # whole lines
     assert 0 < hold.sum() < mask.sum()
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_training_seed_never_moves_test_slices_into_training(seed):
+    from dynmri.data.sources import load_source, test_split
+    from dynmri.train import TrainConfig, _split
+
+    cfg = TrainConfig(data="phantom", seed=seed, n_phantoms=10, phantom_frames=4, phantom_size=32)
+    _, train, val = _split(cfg)
+    src = load_source("phantom", frames=4, size=(32, 32), n_phantoms=10, seed=seed)
+    assert sorted(train + val) == sorted(test_split(src)["train"])
+    assert not set(train + val) & set(test_split(src)["test"])

@@ -87,7 +87,7 @@ def _split(cfg: TrainConfig):
     from dynmri.data.sources import load_source, test_split
 
     src = load_source(cfg.data, frames=cfg.phantom_frames, size=(cfg.phantom_size, cfg.phantom_size), n_phantoms=cfg.n_phantoms, seed=cfg.seed)
-    train_idx = test_split(src, seed=cfg.seed)["train"]
+    train_idx = test_split(src)["train"]  # the canonical split: no training seed may move test slices into training
     groups = sorted({src.groups[i] for i in train_idx})
     n_val = max(1, round(cfg.val_fraction * len(groups))) if cfg.val_fraction > 0 and len(groups) > 1 else 0
     val_groups = set(groups[len(groups) - n_val :])
