@@ -32,7 +32,7 @@ from dynmri._complex import channels_to_np, np_to_channels  # noqa: E402
 from dynmri.cs import CSConfig  # noqa: E402
 from dynmri.data.simulate import birdcage_maps, to_complex  # noqa: E402
 from dynmri.data.sources import default_data_root, load_source, test_split  # noqa: E402
-from dynmri.io import write_text_atomic  # noqa: E402
+from dynmri.io import report  # noqa: E402
 from dynmri.metrics import evaluate  # noqa: E402
 from dynmri.physics import coilwise_mri, make_physics  # noqa: E402
 from dynmri.recon import get_method  # noqa: E402
@@ -155,9 +155,7 @@ def main():
         ratio = "" if t != t else f"{speed[prob] / t:.1f}x"
         lines.append(f"| {prob} | {name} | {ssim:.4f} | {psnr:.2f} | {'-' if t != t else f'{per100:.3f}'} | {ratio} |")
     table = "\n".join(lines)
-    print(table)
-    if args.out:
-        write_text_atomic(args.out, table + "\n")
+    report(table, args.out)
 
 
 if __name__ == "__main__":

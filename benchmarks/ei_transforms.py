@@ -25,7 +25,7 @@ import torch
 from dynmri.acquire import simulate_from_config
 from dynmri.config import SimulateConfig
 from dynmri.data.sources import default_data_root, load_source, test_split
-from dynmri.io import write_text_atomic
+from dynmri.io import report
 from dynmri.physics import make_physics
 from dynmri.transforms import compose, ddei_transform, rotate, smooth_warp, time_shift
 
@@ -85,9 +85,7 @@ def main():
     for name, (tot, out) in results.items():
         lines.append(f"| {name} | {np.mean(tot):.4f} +- {np.std(tot):.4f} | {np.mean(out):.4f} +- {np.std(out):.4f} |")
     table = "\n".join(lines)
-    print(table)
-    if args.out:
-        write_text_atomic(args.out, table + "\n")
+    report(table, args.out)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from dynmri.acquire import simulate_from_config
 from dynmri.config import SimulateConfig
 from dynmri.cs import CSConfig
 from dynmri.data.sources import default_data_root, load_source, test_split
-from dynmri.io import write_text_atomic
+from dynmri.io import report
 from dynmri.metrics import evaluate
 from dynmri.recon import reconstruct_acquisition
 
@@ -57,9 +57,8 @@ def main():
             lines.append(f"| {method} | {label} | {m['psnr']:.2f} | {m['ssim']:.3f} |")
             print(lines[-1], flush=True)
     table = "\n".join(lines)
-    print("\n" + table)
-    if args.out:
-        write_text_atomic(args.out, table + "\n")
+    print()
+    report(table, args.out)
 
 
 if __name__ == "__main__":

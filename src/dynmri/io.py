@@ -277,3 +277,10 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text)
+
+
+def report(text: str, path: str | os.PathLike | None = None) -> None:
+    """Print a benchmark's table and, when ``path`` is given, write it there atomically."""
+    print(text)
+    if path:
+        write_text_atomic(path, text + "\n")
