@@ -225,7 +225,7 @@ class _WaveletNormal:
         z = t[..., 0:1, :] * self.G2[0] + t[..., 1:2, :] * self.G2[1]  # columns: folds -> bands
         z = torch.fft.ifftn(z, dim=(-3, -1)).reshape(shape)
         out = torch.stack((z.real, z.imag), dim=1)
-        return self.W.analyze_coarse(out) if self.W.levels > 1 else out
+        return self.W.analyze_coarse(out)
 
 
 def _image_callback(callback, W: Wavelet):
@@ -236,12 +236,12 @@ def _image_callback(callback, W: Wavelet):
     return lambda k, c, cost: callback(k, W.adjoint(c), cost)
 
 
-def _coefficient_run(solver, prob: _Problem, W: Wavelet, shrink, penalty, *, cfg, progress, callback, name):
-    r"""FISTA/POGM on :math:`c = \Psi x`: with :math:`\Psi` orthogonal the iterates are those of
-    the image-domain iteration with prox :math:`\Psi^H \operatorname{shrink} \Psi`, mapped by
-    :math:`\Psi`, at a lower cost per iteration (:class:`_WaveletNormal`)."""
+def _coefficient_run(solver, prob: _Problem, W: Wavelet, c0: torch.Tensor, shrink, penalty, *, cfg, progress, callback, name):
+    r"""FISTA/POGM on :math:`c = \Psi x`, from ``c0`` :math:`= \Psi x_0`: with :math:`\Psi` orthogonal
+    the iterates are those of the image-domain iteration with prox
+    :math:`\Psi^H \operatorname{shrink} \Psi`, mapped by :math:`\Psi`, at a lower cost per
+    iteration (:class:`_WaveletNormal`)."""
     normal = _WaveletNormal(W, prob._mask)
-    c0 = W(prob.x0)
 
     def grad(c):
         return normal(c).sub_(c0)
@@ -331,9 +331,10 @@ def _synthesis(y, physics, cfg, progress, callback, solver, name, transform=None
     W = Wavelet(cfg.wavelet, _levels(cfg, y.shape))
     fwd, adj = (W, W.adjoint) if transform is None else transform(W)
     keep = _keep(W, prob.x0, cfg)
-    lam = _weight(cfg, cfg.lam, lambda: _max_coeff(fwd(prob.x0), keep))
+    c0 = fwd(prob.x0)  # the weight's scale, and the coefficient-domain start
+    lam = _weight(cfg, cfg.lam, lambda: _max_coeff(c0, keep))
     if transform is None and prob._mask is not None:
-        return _coefficient_run(solver, prob, W, lambda v, step: soft_threshold(v, step * lam, keep), lambda c: lam * _l1(c, keep),
+        return _coefficient_run(solver, prob, W, c0, lambda v, step: soft_threshold(v, step * lam, keep), lambda c: lam * _l1(c, keep),
                                 cfg=cfg, progress=progress, callback=callback, name=name)
 
     def prox(v, step):
@@ -459,10 +460,11 @@ def _calibrationless(y, physics, cfg, progress, callback, name, make_prox):
     prob = _Problem(y, physics, cfg)
     Wv = Wavelet(cfg.wavelet, _levels(cfg, y.shape))
     keep = _keep(Wv, prob.x0, cfg)
-    lam = _weight(cfg, cfg.lam, lambda: _max_coeff(Wv(prob.x0), keep))
+    c0 = Wv(prob.x0)
+    lam = _weight(cfg, cfg.lam, lambda: _max_coeff(c0, keep))
     shrink, norm = make_prox(Wv, keep, prob.x0.shape)
     if prob._mask is not None:
-        x = _coefficient_run(fista, prob, Wv, lambda v, step: shrink(v, step * lam), lambda c: norm(c, lam),
+        x = _coefficient_run(fista, prob, Wv, c0, lambda v, step: shrink(v, step * lam), lambda c: norm(c, lam),
                              cfg=cfg, progress=progress, callback=callback, name=name)
     else:
         def prox(v, step):
