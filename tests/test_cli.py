@@ -204,3 +204,9 @@ def test_benchmark_tells_networks_with_the_same_loss_apart(tmp_path):
     assert [r["method"] for r in rows] == ["zero-filled", "crnn-ddei group=compose", f"crnn-ddei group=compose ({path})"]
     assert rows[1]["psnr"] == rows[2]["psnr"]
     fails("benchmark", "--accel", "4,x", "--out", out, match="comma-separated numbers")
+
+
+def test_weights_export_bad_inputs(tmp_path):
+    fails("weights", "--export", tmp_path, match="--export needs --name")
+    fails("weights", "--export", tmp_path / "nothing", "--name", "x", match="no checkpoint.pt")
+    fails("train", "--loss", "ddei", "--loss-opt", "group=product", "--data", "phantom", "--epochs", 1, "--out", tmp_path / "r", match="group must be")
