@@ -29,14 +29,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from dynmri._complex import channels_to_np, np_to_channels  # noqa: E402
-from dynmri.cs import CSConfig  # noqa: E402
+from dynmri.config import CSConfig  # noqa: E402
 from dynmri.data.simulate import birdcage_maps, to_complex  # noqa: E402
 from dynmri.data.sources import default_data_root, load_source, test_split  # noqa: E402
-from dynmri.io import report  # noqa: E402
-from dynmri.metrics import evaluate  # noqa: E402
-from dynmri.physics import coilwise_mri, make_physics  # noqa: E402
-from dynmri.recon import get_method  # noqa: E402
-from dynmri.sampling import make_mask  # noqa: E402
+from dynmri.eval.metrics import evaluate  # noqa: E402
+from dynmri.eval.report import report  # noqa: E402
+from dynmri.physics.cartesian import coilwise_mri, make_physics  # noqa: E402
+from dynmri.recon.methods import get_method  # noqa: E402
+from dynmri.sampling.masks import make_mask  # noqa: E402
 
 
 def _fft(x):

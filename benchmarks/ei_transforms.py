@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dynmri.acquire import simulate_from_config
 from dynmri.config import SimulateConfig
+from dynmri.data.acquire import simulate_from_config
 from dynmri.data.sources import default_data_root, load_source, test_split
-from dynmri.io import report
-from dynmri.physics import make_physics
-from dynmri.transforms import compose, ddei_transform, rotate, smooth_warp, time_shift
+from dynmri.eval.report import report
+from dynmri.learn.transforms import compose, ddei_transform, rotate, smooth_warp, time_shift
+from dynmri.physics.cartesian import make_physics
 
 
 def transforms(seed: int) -> dict:

@@ -13,7 +13,7 @@ import time
 import torch
 
 from dynmri.errors import ParameterError
-from dynmri.transforms import cpab, random_choice, rotate, smooth_warp, time_shift
+from dynmri.learn.transforms import cpab, random_choice, rotate, smooth_warp, time_shift
 
 
 def _ms(T, x, k):

@@ -6,7 +6,7 @@ Usage::
 
 For every method and relative weight on a grid, reconstructs ``--slices`` training slices
 (12 frames, centre crop 128, Gaussian mask) and prints mean PSNR/SSIM; the best weight of each
-method is what ``dynmri.cs.CSConfig`` ships. 1 torch thread.
+method is what ``dynmri.recon.cs.CSConfig`` ships. 1 torch thread.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from pathlib import Path
 
 import torch
 
-from dynmri.acquire import simulate_from_config
-from dynmri.config import SimulateConfig
-from dynmri.cs import CSConfig
+from dynmri.config import CSConfig, SimulateConfig
+from dynmri.data.acquire import simulate_from_config
 from dynmri.data.sources import default_data_root, load_source, test_split
-from dynmri.io import report
-from dynmri.metrics import evaluate
-from dynmri.recon import reconstruct_acquisition
+from dynmri.eval.metrics import evaluate
+from dynmri.eval.report import report
+from dynmri.recon.methods import reconstruct_acquisition
 
 GRID = {
     "fista-wavelet": [{"lam": v} for v in (0.0001, 0.0003, 0.001, 0.003)],

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import torch
 
-from dynmri.acquire import simulate_from_config
 from dynmri.config import SimulateConfig
+from dynmri.data.acquire import simulate_from_config
 from dynmri.data.sources import default_data_root
-from dynmri.io import report
-from dynmri.metrics import evaluate
-from dynmri.recon import reconstruct_acquisition
+from dynmri.eval.metrics import evaluate
+from dynmri.eval.report import report
+from dynmri.recon.methods import reconstruct_acquisition
 
 
 def main():

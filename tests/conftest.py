@@ -38,7 +38,7 @@ def small_acq():
     """A 2-slice single-coil phantom acquisition (8 frames, 32x32, 4x)."""
     from dynmri.data.phantom import phantom_videos
     from dynmri.data.simulate import simulate_acquisition
-    from dynmri.sampling import make_mask
+    from dynmri.sampling.masks import make_mask
 
     images = phantom_videos(2, 8, (32, 32), seed=3)
     masks = make_mask("gaussian", (8, 32, 32), 4, n=2, seed=0).numpy().astype(np.uint8)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from dynmri.cli import app
-from dynmri.io import Acquisition, Reconstruction
+from dynmri.cli.app import app
+from dynmri.data.files import Acquisition, Reconstruction
 
 runner = CliRunner()
 CONFIGS = sorted((Path(__file__).parents[1] / "src" / "dynmri" / "configs").glob("*.yaml"))
@@ -72,8 +72,7 @@ def test_multicoil_noise_vdlines(tmp_path):
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.name for c in CONFIGS])
 def test_every_shipped_config_loads(config):
-    from dynmri.config import SimulateConfig, load_config
-    from dynmri.train import TrainConfig
+    from dynmri.config import SimulateConfig, TrainConfig, load_config
 
     kind = {"simulate": SimulateConfig, "train": TrainConfig}[config.name.split("-")[0]]
     cfg = load_config(kind, config)
@@ -84,8 +83,7 @@ def test_every_shipped_config_loads(config):
 def test_every_shipped_weights_config_loads_and_matches_its_weights(config):
     import json
 
-    from dynmri.config import load_config
-    from dynmri.train import TrainConfig
+    from dynmri.config import TrainConfig, load_config
 
     cfg = load_config(TrainConfig, config)
     info = json.loads(config.with_suffix(".json").read_text())
@@ -194,7 +192,7 @@ def test_benchmark_command(tmp_path):
 
 
 def test_benchmark_tells_networks_with_the_same_loss_apart(tmp_path):
-    from dynmri.train import shipped_weights
+    from dynmri.models.weights import shipped_weights
 
     path = shipped_weights()["crnn-ddei-sunnybrook-8x"]
     out = tmp_path / "b"

@@ -4,13 +4,19 @@ import numpy as np
 import pytest
 import torch
 
-from dynmri.cs import CSConfig
+from dynmri.config import CSConfig
 from dynmri.data.phantom import phantom_videos
 from dynmri.data.simulate import birdcage_maps, simulate_acquisition
 from dynmri.errors import ParameterError, ShapeError
-from dynmri.metrics import evaluate
-from dynmri.recon import REQUIRES, applicable, get_method, method_names, reconstruct_acquisition
-from dynmri.sampling import make_mask
+from dynmri.eval.metrics import evaluate
+from dynmri.recon.methods import (
+    REQUIRES,
+    applicable,
+    get_method,
+    method_names,
+    reconstruct_acquisition,
+)
+from dynmri.sampling.masks import make_mask
 
 FAST = CSConfig(n_iter=40, levels=2)
 
@@ -77,7 +83,7 @@ def test_calibrationless(acq_mc, method):
 
 def test_grouplasso_with_one_coil_equals_l1():
     """GroupLASSO across a single coil is plain complex L1 (the same prox)."""
-    from dynmri.prox import group_soft_threshold, soft_threshold
+    from dynmri.optim.prox import group_soft_threshold, soft_threshold
 
     c = torch.randn(1, 2, 1, 3, 64)
     assert torch.allclose(group_soft_threshold(c, 0.2, group_dim=2), soft_threshold(c, 0.2))
@@ -89,7 +95,7 @@ def test_bad_parameters(acq):
     with pytest.raises(ParameterError, match="n_iter"):
         reconstruct_acquisition(acq, "pogm-wavelet", config=CSConfig(n_iter=0))
     y = torch.full((1, 2, 8, 32, 32), float("nan"))
-    from dynmri.physics import make_physics
+    from dynmri.physics.cartesian import make_physics
 
     with pytest.raises(ParameterError, match="NaN"):
         get_method("fista-wavelet")(y, make_physics(torch.from_numpy(acq.mask[:1]).float()))
@@ -102,9 +108,9 @@ def test_bad_parameters(acq):
 
 @pytest.mark.parametrize("coilwise", [False, True])
 def test_fast_normal_operator_and_exact_lipschitz_match_the_operator(coilwise):
-    from dynmri.cs import _Problem
-    from dynmri.physics import coilwise_mri, make_physics
-    from dynmri.solvers import power_iteration
+    from dynmri.optim.solvers import power_iteration
+    from dynmri.physics.cartesian import coilwise_mri, make_physics
+    from dynmri.recon.cs import _Problem
 
     g = torch.Generator().manual_seed(0)
     # a weighted (non-binary) mask: the normal operator is F^H M^2 F, not F^H M F
@@ -124,9 +130,9 @@ def test_fast_normal_operator_and_exact_lipschitz_match_the_operator(coilwise):
 @pytest.mark.parametrize("coilwise, levels", [(False, 1), (False, 3), (True, 2)])
 def test_wavelet_domain_normal_operator_matches_the_image_domain_one(coilwise, levels):
     """The first wavelet level in the Fourier domain: Psi A^H A Psi^H, exactly."""
-    from dynmri.cs import _Problem, _WaveletNormal
-    from dynmri.physics import coilwise_mri, make_physics
-    from dynmri.wavelets import Wavelet
+    from dynmri.optim.wavelets import Wavelet
+    from dynmri.physics.cartesian import coilwise_mri, make_physics
+    from dynmri.recon.cs import _Problem, _WaveletNormal
 
     g = torch.Generator().manual_seed(1)
     mask = make_mask("gaussian", (3, 32, 64), 4, n=2, seed=0).double()
@@ -141,7 +147,7 @@ def test_wavelet_domain_normal_operator_matches_the_image_domain_one(coilwise, l
 @pytest.mark.parametrize("method", ["fista-wavelet", "pogm-wavelet"])
 def test_coefficient_domain_iteration_equals_the_image_domain_one(acq, method):
     from dynmri import cs
-    from dynmri.physics import make_physics
+    from dynmri.physics.cartesian import make_physics
 
     y = torch.from_numpy(np.stack((acq.kspace.real, acq.kspace.imag), 1)).double()
     physics = make_physics(torch.from_numpy(acq.mask).double())

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
+from dynmri.data.files import Acquisition, Reconstruction, read_arrays
 from dynmri.errors import DataError, ShapeError
-from dynmri.io import Acquisition, Reconstruction, atomic_path, read_arrays
+from dynmri.fileio import atomic_path
 
 
 @pytest.mark.parametrize("suffix", [".npz", ".h5"])

@@ -229,7 +229,7 @@ def test_split_by_group_never_by_frame():
 
 def test_window_dataset():
     from dynmri.data.phantom import phantom_videos
-    from dynmri.physics import make_physics
+    from dynmri.physics.cartesian import make_physics
 
     videos = phantom_videos(2, 10, (24, 24))
     ds = DynamicWindowDataset(videos, window=4, stride=3, acceleration=4, crop=(0, 16, 4, 20))

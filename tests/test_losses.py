@@ -6,9 +6,9 @@ import torch
 from dynmri.data.datasets import DynamicWindowDataset
 from dynmri.data.phantom import phantom_videos
 from dynmri.errors import ParameterError
-from dynmri.losses import LOSSES, get_loss
+from dynmri.learn.losses import LOSSES, get_loss
 from dynmri.models import get_model
-from dynmri.physics import make_physics
+from dynmri.physics.cartesian import make_physics
 
 
 @pytest.fixture(scope="module")

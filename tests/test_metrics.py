@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from dynmri.errors import ParameterError, ShapeError
-from dynmri.metrics import evaluate, format_table, frame_metrics
+from dynmri.eval.metrics import evaluate, format_table, frame_metrics
 
 
 def test_known_values():

@@ -6,8 +6,8 @@ import torch
 from dynmri.data.simulate import birdcage_maps
 from dynmri.errors import ParameterError
 from dynmri.models import count_parameters, get_model, model_names
-from dynmri.physics import make_physics
-from dynmri.sampling import make_mask
+from dynmri.physics.cartesian import make_physics
+from dynmri.sampling.masks import make_mask
 
 T, H, W = 4, 16, 16
 SMALL = {

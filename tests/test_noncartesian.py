@@ -7,10 +7,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from dynmri.cli import app
+from dynmri.cli.app import app
 from dynmri.errors import ParameterError, ShapeError
-from dynmri.nufft import FrameNUFFT, NonCartesianMRI, check_trajectory, density
-from dynmri.trajectories import (
+from dynmri.physics.nufft import FrameNUFFT, NonCartesianMRI, check_trajectory, density
+from dynmri.sampling.trajectories import (
     GOLDEN_ANGLE,
     ScannerLimits,
     make_trajectory,
@@ -137,7 +137,7 @@ def test_voronoi_cells_are_closed_and_stable_unlike_mri_nufft():
 
     from mrinufft.density import voronoi
 
-    from dynmri.nufft import voronoi_areas
+    from dynmri.physics.nufft import voronoi_areas
 
     pts = make_trajectory("spiral", 64, 8, 1)[0].double().numpy().reshape(-1, 2)
     with warnings.catch_warnings():
@@ -188,7 +188,7 @@ def test_learn_trajectory_cli_end_to_end(tmp_path):
     assert res.exit_code == 0, res.output
     for f in ("trajectory.npz", "evolution.gif", "loss.png", "waveforms.png", "summary.json", "comparison.md"):
         assert (out / f).is_file(), f
-    from dynmri.io import read_arrays
+    from dynmri.data.files import read_arrays
 
     arrays, meta = read_arrays(out / "trajectory.npz")
     k = torch.from_numpy(arrays["trajectory"])
@@ -204,8 +204,8 @@ def test_learn_trajectory_cli_end_to_end(tmp_path):
 
 
 def test_simulate_and_reconstruct_noncartesian(tmp_path):
-    from dynmri.io import Acquisition, Reconstruction
-    from dynmri.metrics import evaluate
+    from dynmri.data.files import Acquisition, Reconstruction
+    from dynmri.eval.metrics import evaluate
 
     acq_path = tmp_path / "r.npz"
     res = runner.invoke(app, ["simulate", "--trajectory", "radial-golden", "--size", "32", "--frames", "4", "--accel", "4", "--out", str(acq_path)])
@@ -254,7 +254,7 @@ def test_networks_run_on_the_nufft_physics(name):
 
 @pytest.mark.parametrize("loss_name", ["supervised-l2", "mc", "ei-rotate", "ei-time", "ddei", "ssdu"])
 def test_training_paradigms_run_on_the_nufft_physics(loss_name):
-    from dynmri.losses import get_loss
+    from dynmri.learn.losses import get_loss
     from dynmri.models import get_model
 
     T = 4

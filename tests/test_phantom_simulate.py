@@ -10,7 +10,7 @@ from dynmri.data.simulate import (
     to_complex,
 )
 from dynmri.errors import ParameterError
-from dynmri.sampling import make_mask
+from dynmri.sampling.masks import make_mask
 
 
 def test_phantom_is_aperiodic_and_moves():

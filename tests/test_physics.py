@@ -1,13 +1,13 @@
-"""Shared operator tests: every entry of dynmri.physics.PHYSICS is enrolled here."""
+"""Shared operator tests: every entry of dynmri.physics.cartesian.PHYSICS is enrolled here."""
 
 import pytest
 import torch
 
 from conftest import devices
 from dynmri.errors import ShapeError
-from dynmri.physics import PHYSICS, make_physics, rss
-from dynmri.sampling import make_mask
-from dynmri.trajectories import radial
+from dynmri.physics.cartesian import PHYSICS, make_physics, rss
+from dynmri.sampling.masks import make_mask
+from dynmri.sampling.trajectories import radial
 
 B, N, T, H, W = 2, 3, 4, 16, 32
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from dynmri.errors import ParameterError
-from dynmri.sampling import MASKS, achieved_acceleration, get_mask_generator, make_mask
+from dynmri.sampling.masks import MASKS, achieved_acceleration, get_mask_generator, make_mask
 
 
 @pytest.mark.parametrize("kind", list(MASKS))

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from dynmri.errors import DataError, ParameterError
-from dynmri.prox import project_linf, soft_threshold
-from dynmri.solvers import (
+from dynmri.optim.prox import project_linf, soft_threshold
+from dynmri.optim.solvers import (
     SOLVERS,
     AnalysisTerm,
     condat_vu,
@@ -17,7 +17,7 @@ from dynmri.solvers import (
     pogm,
     power_iteration,
 )
-from dynmri.wavelets import Wavelet
+from dynmri.optim.wavelets import Wavelet
 
 g = torch.Generator().manual_seed(0)
 A = torch.randn(30, 20, dtype=torch.float64, generator=g) / math.sqrt(30)

@@ -5,7 +5,9 @@ import json
 import pytest
 import torch
 
-from dynmri.train import TrainConfig, TrainingError, load_trained, train
+from dynmri.config import TrainConfig
+from dynmri.learn.train import TrainingError, train
+from dynmri.models.weights import load_trained
 
 TINY = TrainConfig(data="phantom", n_phantoms=4, phantom_frames=8, phantom_size=32, crop=None, window=4, stride=4,
                    model_cfg={"channels": 4, "cascades": 1}, loss="ddei", epochs=2, steps_per_epoch=3)
@@ -48,7 +50,7 @@ def test_history_validation_and_loading(tmp_path):
 
 
 def test_export_weights_ships_the_last_epoch(tmp_path):
-    from dynmri.train import export_weights
+    from dynmri.models.weights import export_weights
 
     train(TINY, tmp_path / "r", progress=False)
     path = export_weights(tmp_path / "r", "tiny-ddei", dest=tmp_path / "w")
@@ -70,7 +72,7 @@ def test_export_weights_ships_the_last_epoch(tmp_path):
 def test_cli_two_epochs_on_phantom(tmp_path):
     from typer.testing import CliRunner
 
-    from dynmri.cli import app
+    from dynmri.cli.app import app
 
     cfg = tmp_path / "t.yaml"
     cfg.write_text("n_phantoms: 4\nphantom_frames: 8\nphantom_size: 32\nwindow: 4\nmodel_cfg: {channels: 4, cascades: 1}\n")
@@ -88,9 +90,9 @@ def test_cli_two_epochs_on_phantom(tmp_path):
 
 def test_sliding_window_blends_exactly():
     from dynmri.models import get_model
-    from dynmri.physics import make_physics
-    from dynmri.sampling import make_mask
-    from dynmri.train import sliding_window
+    from dynmri.physics.cartesian import make_physics
+    from dynmri.recon.network import sliding_window
+    from dynmri.sampling.masks import make_mask
 
     mask = make_mask("gaussian", (10, 16, 16), 4, seed=0)
     physics = make_physics(mask)
@@ -106,8 +108,8 @@ def test_sliding_window_blends_exactly():
 def test_reconstruct_and_benchmark_with_a_trained_network(tmp_path):
     from typer.testing import CliRunner
 
-    from dynmri.cli import app
-    from dynmri.io import Reconstruction
+    from dynmri.cli.app import app
+    from dynmri.data.files import Reconstruction
 
     train(TINY, tmp_path / "run", progress=False)
     runner = CliRunner()
@@ -131,7 +133,7 @@ def test_reconstruct_and_benchmark_with_a_trained_network(tmp_path):
 def test_holdout_hides_whole_sampled_lines():
     from dynmri.data.datasets import DynamicWindowDataset
     from dynmri.data.phantom import phantom_videos
-    from dynmri.train import _holdout_masks
+    from dynmri.learn.train import _holdout_masks
 
     ds = DynamicWindowDataset(phantom_videos(1, 4, (16, 32)), window=4, acceleration=2)
     hold = _holdout_masks(ds, 0.5, seed=0)[0]
@@ -144,7 +146,7 @@ def test_holdout_hides_whole_sampled_lines():
 @pytest.mark.parametrize("seed", [0, 3])
 def test_training_seed_never_moves_test_slices_into_training(seed):
     from dynmri.data.sources import load_source, test_split
-    from dynmri.train import TrainConfig, _split
+    from dynmri.learn.train import TrainConfig, _split
 
     cfg = TrainConfig(data="phantom", seed=seed, n_phantoms=10, phantom_frames=4, phantom_size=32)
     _, train, val = _split(cfg)

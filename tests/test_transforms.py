@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from dynmri.transforms import (
+from dynmri.learn.transforms import (
     compose,
     ddei_transform,
     random_choice,

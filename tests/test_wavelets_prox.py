@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from dynmri.errors import ParameterError, ShapeError
-from dynmri.prox import (
+from dynmri.optim.prox import (
     group_soft_threshold,
     owl,
     owl_weights,
@@ -12,7 +12,7 @@ from dynmri.prox import (
     soft_threshold,
     svt,
 )
-from dynmri.wavelets import Wavelet
+from dynmri.optim.wavelets import Wavelet
 
 
 def _pywt_mallat(x: np.ndarray, name: str, levels: int) -> np.ndarray:
@@ -126,7 +126,7 @@ def test_svt_shrinks_singular_values():
 
 
 def test_group_and_owl_norms():
-    from dynmri.prox import group_norm, owl_norm
+    from dynmri.optim.prox import group_norm, owl_norm
 
     c = torch.zeros(1, 2, 2, 3)
     c[0, 0, 0] = torch.tensor([3.0, 0.0, 1.0])

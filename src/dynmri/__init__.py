@@ -1,17 +1,21 @@
 """dynmri: dynamic MRI (2D+t) reconstruction from undersampled k-space.
 
 Heavy dependencies (torch, deepinv, pydicom, matplotlib) are imported lazily by the
-submodules that need them, so ``import dynmri`` stays fast.
+subpackages that need them, so ``import dynmri`` stays fast. One package per concern, from the
+bottom layer up (``docs/architecture.md``):
 
-Submodules
-----------
-data      loaders (DICOM, npz, CMRxRecon), the numerical phantom, complex simulation, datasets
-sampling  time-varying Cartesian masks
-physics   dynamic single- and multi-coil Cartesian forward operators
-recon     reconstruction methods (registry)
-metrics   PSNR / SSIM / NMSE on magnitude videos
-viz       videos and figures
-io        acquisition and reconstruction files (atomic writes)
+Subpackages
+-----------
+errors, config, registry, fileio   core: errors, typed configs, the registry helper, atomic files
+optim      solvers, proximal operators, wavelets, regulariser operators
+sampling   time-varying Cartesian masks, non-Cartesian trajectories
+physics    dynamic single/multi-coil Cartesian and non-Cartesian operators
+data       sources (DICOM, npz, CMRxRecon, phantom), acquisition simulation, files, datasets
+models     networks and their weights
+recon      reconstruction methods (registry), compressed sensing, running networks, run layer
+eval       metrics, figures, reports, the benchmark engine
+learn      losses, transforms, training, trajectory learning
+cli        the ``dynmri`` command
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"data", "sampling", "physics", "recon", "metrics", "viz", "io", "errors", "config"}
+_SUBMODULES = {"errors", "config", "registry", "fileio", "optim", "sampling", "physics", "data", "models", "recon", "eval", "learn"}
 
 
 def __getattr__(name: str):

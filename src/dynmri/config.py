@@ -5,7 +5,7 @@ CLI flags and YAML files only override these fields (:func:`load_config`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from dynmri.errors import DataError, ParameterError
@@ -55,6 +55,126 @@ class DemoConfig:
     slices: str = "all"
     crop: int | None = None
     fps: float = 8.0
+
+
+@dataclass(frozen=True)
+class CSConfig:
+    """Defaults of every compressed-sensing method (the single source)."""
+
+    n_iter: int = 100
+    tol: float = 1e-5
+    lam: float = 3e-4  # spatial wavelet weight (every method with a wavelet term)
+    lam_tfft: float = 3e-4  # fista-wavelet-tfft: wavelet x temporal-Fourier sparsity
+    lam_ttv: float = 0.1  # condatvu-wavelet-ttv: temporal total variation
+    lam_l: float = 3e-3  # lps: nuclear norm of L
+    lam_s: float = 1e-3  # lps: temporal-Fourier sparsity of S
+    wavelet: str = "sym8"
+    levels: int = 3
+    keep_coarse: bool = False
+    absolute: bool = False
+    owl_beta: float = 0.5
+    sigma: float = 0.5
+    ls_eps: float = 0.0
+    cost_every: int = 1
+    seed: int = 0
+
+    def validate(self) -> CSConfig:
+        if self.n_iter < 1:
+            raise ParameterError(f"n_iter must be >= 1, got {self.n_iter}")
+        for name in ("lam", "lam_tfft", "lam_ttv", "lam_l", "lam_s", "tol", "owl_beta", "ls_eps"):
+            v = getattr(self, name)
+            if not (v >= 0 and v == v and v != float("inf")):
+                raise ParameterError(f"{name} must be a finite number >= 0, got {v}")
+        if self.levels < 1 or self.sigma <= 0:
+            raise ParameterError("levels must be >= 1 and sigma > 0")
+        return self
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every training default (the single source; YAML files and CLI flags override it)."""
+
+    data: str = "phantom"
+    model: str = "crnn"
+    model_cfg: dict = field(default_factory=lambda: {"channels": 16, "cascades": 3})
+    loss: str = "ddei"
+    loss_cfg: dict = field(default_factory=dict)
+    accel: float = 8.0
+    mask: str = "gaussian"
+    window: int = 12
+    stride: int = 4
+    crop: int | None = 128
+    epochs: int = 10
+    batch_size: int = 1
+    lr: float = 1e-3
+    lr_min: float = 1e-5
+    schedule: str = "cosine"
+    step_size: int = 10
+    gamma: float = 0.5
+    grad_clip: float = 1.0
+    seed: int = 0
+    val_fraction: float = 0.15
+    holdout: float = 0.2
+    steps_per_epoch: int | None = None
+    n_phantoms: int = 8
+    phantom_frames: int = 24
+    phantom_size: int = 128
+
+    def validate(self) -> TrainConfig:
+        if self.epochs < 1 or self.batch_size < 1 or self.window < 2 or self.stride < 1:
+            raise ParameterError("epochs, batch_size >= 1, window >= 2 and stride >= 1 are required")
+        if not (self.lr > 0 and self.lr_min >= 0 and self.grad_clip >= 0):
+            raise ParameterError("lr must be > 0, lr_min and grad_clip >= 0")
+        if self.schedule not in ("cosine", "step", "constant"):
+            raise ParameterError(f"schedule must be cosine, step or constant, got {self.schedule!r}")
+        if not 0 < self.holdout < 1 or not 0 <= self.val_fraction < 1:
+            raise ParameterError("holdout must be in (0, 1) and val_fraction in [0, 1)")
+        return self
+
+
+@dataclass
+class LearnTrajectoryConfig:
+    """Defaults of ``dynmri learn-trajectory`` (YAML files and flags override them)."""
+
+    data: str = "phantom"
+    crop: int | None = 128
+    size: int = 64  # phantom size
+    n_phantoms: int = 4
+    accel: float = 8.0
+    init: str = "radial-golden"
+    n_samples: int | None = None
+    steps: int = 200
+    lr: float = 2e-3  # cycles/pixel
+    batch: int = 6
+    decimation: int = 8
+    density: str = "voronoi"
+    objective: str = "magnitude"  # or "complex"
+    gmax: float = 0.040  # T/m
+    smax: float = 150.0  # T/m/s
+    raster: float = 4e-6  # s
+    fov: float = 0.2  # m
+    proj_iters: int = 300
+    seed: int = 0
+    snapshot_every: int = 10
+    max_train_frames: int | None = None
+    max_eval_frames: int | None = None
+
+    def validate(self) -> LearnTrajectoryConfig:
+        if self.steps < 1 or self.batch < 1:
+            raise ParameterError("steps and batch must be >= 1")
+        if self.decimation < 1 or self.decimation & (self.decimation - 1):
+            raise ParameterError(f"decimation must be a power of 2, got {self.decimation}")
+        if self.accel <= 1:
+            raise ParameterError(f"acceleration must be > 1, got {self.accel}")
+        if not self.lr > 0:
+            raise ParameterError(f"lr must be > 0, got {self.lr}")
+        return self
+
+    @property
+    def limits(self):
+        from dynmri.sampling.trajectories import ScannerLimits
+
+        return ScannerLimits(self.gmax, self.smax, self.raster, self.fov)
 
 
 def load_config(cls, path: str | Path | None = None, **overrides):

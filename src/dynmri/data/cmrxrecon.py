@@ -9,7 +9,7 @@ k-space is stored in MATLAB order ``(kx, ky, [coil], slice, t)``; h5py sees v7.3
 reversed and complex data as a compound ``(real, imag)`` type. dynmri returns
 ``(S, [N], T, H, W)`` with ``H = kx`` (readout) and ``W = ky`` (phase encoding, the
 sampled lines). Masks ``(kx, ky)`` or ``(kx, ky, t)`` become ``(T, H, W)``. The images are
-:math:`x = F^{-1} y` with the centred orthonormal FFT of :mod:`dynmri.physics`.
+:math:`x = F^{-1} y` with the centred orthonormal FFT of :mod:`dynmri.physics.cartesian`.
 """
 
 from __future__ import annotations
@@ -137,8 +137,8 @@ def load_cmrxrecon(root: str | Path, coil: str = "SingleCoil", view: str = "sax"
 
 
 def acquisition_from_subject(path: str | Path, mask_folder: str):
-    """An :class:`~dynmri.io.Acquisition` of a subject's real k-space under its challenge mask."""
-    from dynmri.io import Acquisition
+    """An :class:`~dynmri.data.files.Acquisition` of a subject's real k-space under its challenge mask."""
+    from dynmri.data.files import Acquisition
 
     k, mask = load_subject(path, mask_folder)
     S = k.shape[0]

@@ -41,7 +41,7 @@ def split_groups(groups: list[str], fractions=(0.7, 0.1, 0.2), seed: int = 0) ->
 class DynamicWindowDataset(torch.utils.data.Dataset):
     """Windows of ``window`` frames (stride ``stride``) of complex videos ``(S, T, H, W)``.
 
-    Masks are drawn with :func:`dynmri.sampling.make_mask`; with ``fresh_masks`` every access
+    Masks are drawn with :func:`dynmri.sampling.masks.make_mask`; with ``fresh_masks`` every access
     draws a new mask (training), otherwise item ``i`` always gets the mask seeded
     ``seed + i`` (validation and test). ``coil_maps (S, N, H, W)`` makes it multi-coil.
     """
@@ -86,8 +86,8 @@ class DynamicWindowDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         from dynmri._complex import np_to_channels
-        from dynmri.physics import make_physics
-        from dynmri.sampling import make_mask
+        from dynmri.physics.cartesian import make_physics
+        from dynmri.sampling.masks import make_mask
 
         s, t0 = self.index[i]
         x = np_to_channels(self.videos[s : s + 1, t0 : t0 + self.window])

@@ -7,7 +7,7 @@ Real cine DICOMs are magnitude only, so dynmri makes them complex before simulat
    :math:`\phi(u, v) = \sum_{i+j \le 2} c_{ij} u^i v^j` on :math:`[-1, 1]^2`, scaled so that
    :math:`\max|\phi| = \phi_{\max}` (default :math:`\pi/2`);
 3. optional birdcage coil maps (:func:`birdcage_maps`) multiply each frame;
-4. k-space is :math:`y = M F (S x)` through :mod:`dynmri.physics`, and
+4. k-space is :math:`y = M F (S x)` through :mod:`dynmri.physics.cartesian`, and
 5. optional complex Gaussian noise at ``snr_db`` is added to sampled entries, with
    :math:`\sigma^2 = \overline{|y|^2}_{\text{sampled}} / 10^{\text{SNR}/10}`.
 
@@ -92,13 +92,13 @@ def simulate_acquisition(
 ):
     """Simulate k-space for complex ``images (S, T, H, W)`` and ``masks (S, T, H, W)``.
 
-    ``coil_maps (S, N, H, W)`` makes it multi-coil. Returns an :class:`~dynmri.io.Acquisition`.
+    ``coil_maps (S, N, H, W)`` makes it multi-coil. Returns an :class:`~dynmri.data.files.Acquisition`.
     """
     import torch
 
     from dynmri._complex import channels_to_np, np_to_channels
-    from dynmri.io import Acquisition
-    from dynmri.physics import make_physics
+    from dynmri.data.files import Acquisition
+    from dynmri.physics.cartesian import make_physics
 
     if images.shape != masks.shape:
         raise ShapeError(f"images {images.shape} and masks {masks.shape} must both be (S, T, H, W)")

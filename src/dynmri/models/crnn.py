@@ -15,7 +15,7 @@ Examples
 --------
 >>> import torch
 >>> from dynmri.models import get_model, count_parameters
->>> from dynmri.physics import make_physics
+>>> from dynmri.physics.cartesian import make_physics
 >>> mask = torch.ones(4, 16, 16); mask[:, :, 1::2] = 0
 >>> physics = make_physics(mask)
 >>> y = physics.A(torch.randn(1, 2, 4, 16, 16))

@@ -10,7 +10,7 @@ Examples
 --------
 >>> import torch
 >>> from dynmri.models import get_model
->>> from dynmri.physics import make_physics
+>>> from dynmri.physics.cartesian import make_physics
 >>> physics = make_physics(torch.ones(4, 32, 32))
 >>> get_model("dual-unet-resnet3d", frames=4, chans=8)(torch.randn(1, 2, 4, 32, 32), physics).shape
 torch.Size([1, 2, 4, 32, 32])

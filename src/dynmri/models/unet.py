@@ -10,7 +10,7 @@ Examples
 --------
 >>> import torch
 >>> from dynmri.models import get_model
->>> from dynmri.physics import make_physics
+>>> from dynmri.physics.cartesian import make_physics
 >>> physics = make_physics(torch.ones(3, 32, 32))
 >>> get_model("cascade", backbone="unet", n=2, chans=4, pools=2)(torch.randn(1, 2, 3, 32, 32), physics).shape
 torch.Size([1, 2, 3, 32, 32])

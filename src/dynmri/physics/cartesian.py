@@ -19,7 +19,7 @@ with :math:`F` the centred orthonormal 2D FFT (``norm="ortho"``, ``ifftshift`` b
 Examples
 --------
 >>> import torch
->>> from dynmri.physics import make_physics
+>>> from dynmri.physics.cartesian import make_physics
 >>> mask = torch.ones(4, 8, 8); mask[:, :, ::2] = 0
 >>> physics = make_physics(mask)
 >>> physics.A(torch.randn(1, 2, 4, 8, 8)).shape
@@ -126,8 +126,8 @@ def coilwise_mri(mask: torch.Tensor, device=None):
 
 
 def noncartesian_mri(trajectory, img_size, coil_maps=None, device=None):
-    """Non-Cartesian dynamic MRI (one NUFFT per frame): see :func:`dynmri.nufft.NonCartesianMRI`."""
-    from dynmri.nufft import NonCartesianMRI
+    """Non-Cartesian dynamic MRI (one NUFFT per frame): see :func:`dynmri.physics.nufft.NonCartesianMRI`."""
+    from dynmri.physics.nufft import NonCartesianMRI
 
     return NonCartesianMRI(trajectory, img_size, coil_maps, device=device)
 

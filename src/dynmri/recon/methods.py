@@ -5,8 +5,8 @@ Shapes: ``y (B, 2, T, H, W)`` or ``(B, 2, N, T, H, W)``; returns ``x (B, 2, T, H
 Examples
 --------
 >>> import torch
->>> from dynmri.physics import make_physics
->>> from dynmri.recon import get_method
+>>> from dynmri.physics.cartesian import make_physics
+>>> from dynmri.recon.methods import get_method
 >>> mask = torch.ones(2, 8, 8); mask[:, :, 1::2] = 0
 >>> physics = make_physics(mask)
 >>> get_method("zero-filled")(physics.A(torch.randn(1, 2, 2, 8, 8)), physics).shape
@@ -49,7 +49,6 @@ def applicable(name: str, multicoil: bool, has_maps: bool, noncartesian: bool = 
 
 def get_method(name: str) -> Callable:
     """The reconstruction function registered as ``name``."""
-    _load_methods()
     if name not in METHODS:
         raise ParameterError(f"unknown reconstruction method {name!r}; available: {', '.join(sorted(METHODS))}")
     return METHODS[name]
@@ -66,7 +65,7 @@ def zero_filled(y: torch.Tensor, physics, **_) -> torch.Tensor:
     if hasattr(physics, "nufft"):
         return dcomp_adjoint(y, physics)
     if getattr(physics, "coilwise", False):
-        from dynmri.physics import rss
+        from dynmri.physics.cartesian import rss
 
         return rss(y)
     return physics.A_adjoint(y)
@@ -75,8 +74,8 @@ def zero_filled(y: torch.Tensor, physics, **_) -> torch.Tensor:
 @register("dcomp-adjoint", requires="noncartesian")
 def dcomp_adjoint(y: torch.Tensor, physics, density_method: str = "voronoi", **_) -> torch.Tensor:
     r"""Density-compensated adjoint :math:`x = A^H D y` of non-Cartesian k-space ``(B, 2, [N,] T, M)``
-    (``D``: Voronoi (default) or Pipe weights of each frame's trajectory, :func:`dynmri.nufft.density`)."""
-    from dynmri.nufft import density
+    (``D``: Voronoi (default) or Pipe weights of each frame's trajectory, :func:`dynmri.physics.nufft.density`)."""
+    from dynmri.physics.nufft import density
 
     physics.density_weights = density(physics.nufft.k, physics.img_size, density_method)
     return physics.A_dagger_dcomp(y)
@@ -95,11 +94,11 @@ def _slice_inputs(acq, s: int, device):
 def acquisition_physics(acq, mask, maps, device, t0: int = 0, t1: int | None = None):
     """The operator of frames ``t0:t1`` of one slice: Cartesian (mask), coil-wise (multi-coil
     without maps), or non-Cartesian NUFFT (trajectory)."""
-    from dynmri.physics import coilwise_mri, make_physics
+    from dynmri.physics.cartesian import coilwise_mri, make_physics
 
     t1 = acq.frames if t1 is None else t1
     if acq.noncartesian:
-        from dynmri.nufft import NonCartesianMRI
+        from dynmri.physics.nufft import NonCartesianMRI
 
         if acq.multicoil and maps is None:
             raise ParameterError("non-Cartesian multi-coil k-space needs coil maps")
@@ -109,43 +108,13 @@ def acquisition_physics(acq, mask, maps, device, t0: int = 0, t1: int | None = N
     return make_physics(mask[:, t0:t1], maps, device=device)
 
 
-def _load_methods():
-    """Import the modules that register further methods (compressed sensing)."""
-    import dynmri.cs  # noqa: F401
-
-
-def reconstruct_with_model(acq, weights, *, window: int | None = None, overlap: int | None = None, device: str = "cpu", progress: bool = False) -> np.ndarray:
-    """Reconstruct an :class:`~dynmri.io.Acquisition` with a trained network (run folder, weights
-    file or shipped name), window by window for videos longer than its training window."""
-    from tqdm.auto import tqdm
-
-    from dynmri._complex import channels_to_np
-    from dynmri.train import load_trained, resolve_weights, sliding_window
-
-    model, cfg = load_trained(resolve_weights(weights))
-    model = model.to(device)
-    window = window or cfg.window
-    overlap = window // 2 if overlap is None else overlap
-    if acq.multicoil and acq.coil_maps is None:
-        raise ParameterError("networks need single-coil k-space or coil maps")
-    out = []
-    for s in tqdm(range(acq.kspace.shape[0]), desc=f"{cfg.model}-{cfg.loss}", disable=not progress, unit="slice"):
-        y, mask, maps = _slice_inputs(acq, s, device)
-        with torch.no_grad():
-            phys = lambda a, b, m=mask, c=maps: acquisition_physics(acq, m, c, device, a, b)  # noqa: E731
-            x = sliding_window(model, y, phys, acq.frames, window, overlap, time_dim=-2 if acq.noncartesian else -3)
-        out.append(channels_to_np(x)[0])
-    return np.stack(out)
-
-
 def method_names() -> list[str]:
     """Every registered reconstruction method, the zero-filled baseline first."""
-    _load_methods()
     return sorted(METHODS, key=lambda m: (m != "zero-filled", m))
 
 
 def reconstruct_acquisition(acq, method: str = "zero-filled", *, device: str = "cpu", progress: bool = False, **options) -> np.ndarray:
-    """Reconstruct every sample of an :class:`~dynmri.io.Acquisition`; returns complex ``(S, T, H, W)``.
+    """Reconstruct every sample of an :class:`~dynmri.data.files.Acquisition`; returns complex ``(S, T, H, W)``.
 
     ``options`` go to the method (e.g. ``config=CSConfig(...)`` for compressed sensing).
     Multi-coil k-space without coil maps gets the coil-wise operator (calibrationless).

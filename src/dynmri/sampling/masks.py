@@ -15,7 +15,7 @@ rounds instead (26 lines = 4.92x) and takes the number of central lines as a cou
 
 Examples
 --------
->>> from dynmri.sampling import make_mask, achieved_acceleration
+>>> from dynmri.sampling.masks import make_mask, achieved_acceleration
 >>> m = make_mask("gaussian", (12, 64, 128), acceleration=8, seed=0)
 >>> tuple(m.shape), round(achieved_acceleration(m), 2)
 ((1, 12, 64, 128), 8.0)

@@ -85,8 +85,8 @@ def simulate(
 ):
     """Simulate undersampled dynamic k-space (Cartesian mask or non-Cartesian trajectory) from
     images and save it with its ground truth."""
-    from dynmri.acquire import simulate_from_config
     from dynmri.config import load_config
+    from dynmri.data.acquire import simulate_from_config
 
     _set_threads(threads)
     overrides = dict(data=data, accel=accel, mask=mask, frames=frames, center_lines=center_lines, coils=coils, snr=snr, seed=seed, crop=crop, slices=slices, size=size, trajectory=trajectory, n_samples=n_samples)
@@ -104,7 +104,7 @@ def _parse_set(items: list[str]) -> dict:
     """``["lam_l=0.02", "wavelet=db4"]`` -> typed CSConfig overrides."""
     from dataclasses import fields
 
-    from dynmri.cs import CSConfig
+    from dynmri.config import CSConfig
     from dynmri.errors import ParameterError
 
     types = {f.name: f.type for f in fields(CSConfig)}
@@ -123,9 +123,8 @@ def _parse_set(items: list[str]) -> dict:
 
 
 def cs_config(config: Path | None = None, **flags):
-    """:class:`~dynmri.cs.CSConfig` from its defaults, a YAML file and non-None flags."""
-    from dynmri.config import load_config
-    from dynmri.cs import CSConfig
+    """:class:`~dynmri.recon.cs.CSConfig` from its defaults, a YAML file and non-None flags."""
+    from dynmri.config import CSConfig, load_config
 
     return load_config(CSConfig, config, **flags)
 
@@ -137,7 +136,7 @@ def cs_config(config: Path | None = None, **flags):
     "  dynmri reconstruct mc.npz --method fista-grouplasso --config cs.yaml --out recon.npz\n\n"
     "Methods: zero-filled, ls (CG / CG-SENSE), fista-wavelet, pogm-wavelet, condatvu-wavelet,\n"
     "fista-wavelet-tfft, condatvu-wavelet-ttv, lps (low rank + sparse), fista-grouplasso and fista-owl\n"
-    "(calibrationless multi-coil). Weights are relative to the zero-filled image (see dynmri.cs);\n"
+    "(calibrationless multi-coil). Weights are relative to the zero-filled image (see dynmri.recon.cs);\n"
     "--set takes any CSConfig field: lam, lam_tfft, lam_ttv, lam_l, lam_s, levels, wavelet, tol, ..."
 )
 @friendly_errors
@@ -150,16 +149,16 @@ def reconstruct(
     overlap: int | None = typer.Option(None, help="Overlap of consecutive windows (default: half a window)."),
     video: Path | None = typer.Option(None, help="Also write a side-by-side video (.gif or .mp4)."),
     slice_: int = typer.Option(0, "--slice", help="Slice shown in the video."),
-    iters: int | None = typer.Option(None, help="Iterations of iterative methods (default: dynmri.cs.CSConfig)."),
+    iters: int | None = typer.Option(None, help="Iterations of iterative methods (default: dynmri.recon.cs.CSConfig)."),
     lam: float | None = typer.Option(None, help="Relative spatial (wavelet) weight."),
     set_: list[str] | None = typer.Option(None, "--set", help="FIELD=VALUE for any CSConfig field (repeatable)."),
     config: Path | None = typer.Option(None, help="YAML file overriding CSConfig fields."),
     threads: int | None = typer.Option(None, help="torch threads."),
 ):
     """Reconstruct every slice of an acquisition file."""
+    from dynmri.data.files import Acquisition
     from dynmri.errors import ParameterError
-    from dynmri.io import Acquisition
-    from dynmri.recon import REQUIRES, applicable, get_method, reconstruct_acquisition
+    from dynmri.recon.methods import REQUIRES, applicable, get_method, reconstruct_acquisition
 
     _set_threads(threads)
     if model is not None:
@@ -190,8 +189,8 @@ def reconstruct(
 
 
 def _reconstruct_network(acquisition, out, weights, window, overlap, video, slice_):
-    from dynmri.io import Acquisition
-    from dynmri.recon import reconstruct_with_model
+    from dynmri.data.files import Acquisition
+    from dynmri.recon.network import reconstruct_with_model
 
     acq = Acquisition.load(acquisition)
     run = lambda: reconstruct_with_model(acq, weights, window=window, overlap=overlap, progress=True)  # noqa: E731
@@ -204,7 +203,7 @@ def _run_and_save(acq, acquisition, out, name: str, run, meta: dict, video, slic
     ``name`` goes to the metadata and the message, ``label`` (default ``name``) to the video panel."""
     import deepinv.physics  # noqa: F401  (its first import, ~2 s, is not reconstruction time)
 
-    from dynmri.io import Reconstruction
+    from dynmri.data.files import Reconstruction
 
     t0 = time.perf_counter()
     recon = run()
@@ -219,8 +218,8 @@ def _run_and_save(acq, acquisition, out, name: str, run, meta: dict, video, slic
 
 def _write_video(path, acq, recons: dict, s: int, fps: float = 8.0):
     from dynmri.errors import ParameterError
-    from dynmri.recon import reconstruct_acquisition
-    from dynmri.viz import save_comparison
+    from dynmri.eval.figures import save_comparison
+    from dynmri.recon.methods import reconstruct_acquisition
 
     if not 0 <= s < acq.kspace.shape[0]:
         raise ParameterError(f"--slice {s} outside 0..{acq.kspace.shape[0] - 1}")
@@ -246,10 +245,11 @@ def evaluate(
     roi: int | None = typer.Option(None, help="Centre square region of interest (pixels)."),
 ):
     """Score a reconstruction against ground truth: PSNR, SSIM, NMSE on magnitudes."""
+    from dynmri.data.files import Acquisition, Reconstruction
     from dynmri.errors import DataError, ShapeError
-    from dynmri.io import Acquisition, Reconstruction, write_text_atomic
-    from dynmri.metrics import evaluate as score
-    from dynmri.metrics import format_table
+    from dynmri.eval.metrics import evaluate as score
+    from dynmri.eval.metrics import format_table
+    from dynmri.fileio import write_text_atomic
 
     rec = Reconstruction.load(recon)
     acq = Acquisition.load(reference)
@@ -283,12 +283,13 @@ def demo(
 ):
     """Simulate an 8x acquisition, reconstruct with every method and shipped network, print a
     table, write videos and figures."""
-    from dynmri.acquire import simulate_from_config
-    from dynmri.io import Reconstruction, write_text_atomic
-    from dynmri.metrics import evaluate as score
-    from dynmri.metrics import format_table
-    from dynmri.recon import applicable, method_names, reconstruct_acquisition
-    from dynmri.viz import save_kt_mask, save_xt_profiles
+    from dynmri.data.acquire import simulate_from_config
+    from dynmri.data.files import Reconstruction
+    from dynmri.eval.figures import save_kt_mask, save_xt_profiles
+    from dynmri.eval.metrics import evaluate as score
+    from dynmri.eval.metrics import format_table
+    from dynmri.fileio import write_text_atomic
+    from dynmri.recon.methods import applicable, method_names, reconstruct_acquisition
 
     _set_threads(threads)
     t_start = time.perf_counter()
@@ -303,8 +304,8 @@ def demo(
         Reconstruction(recons[name], {"method": name, "seconds": time.perf_counter() - t0}).save(out / f"recon-{name}.npz")
         rows[name] = score(recons[name], acq.target)
     if networks and not acq.multicoil:
-        from dynmri.recon import reconstruct_with_model
-        from dynmri.train import shipped_weights
+        from dynmri.models.weights import shipped_weights
+        from dynmri.recon.network import reconstruct_with_model
 
         for wname in shipped_weights():
             t0 = time.perf_counter()
@@ -356,20 +357,20 @@ def benchmark(
     import csv
     import io
 
-    from dynmri.acquire import simulate_from_config
+    from dynmri.data.acquire import simulate_from_config
     from dynmri.data.sources import load_source, test_split
     from dynmri.errors import ParameterError
-    from dynmri.io import write_text_atomic
-    from dynmri.metrics import evaluate as score
-    from dynmri.recon import (
+    from dynmri.eval.figures import save_comparison, save_frame_curves
+    from dynmri.eval.metrics import evaluate as score
+    from dynmri.fileio import write_text_atomic
+    from dynmri.models.weights import load_trained, resolve_weights
+    from dynmri.recon.methods import (
         REQUIRES,
         applicable,
         method_names,
         reconstruct_acquisition,
-        reconstruct_with_model,
     )
-    from dynmri.train import load_trained, resolve_weights
-    from dynmri.viz import save_comparison, save_frame_curves
+    from dynmri.recon.network import reconstruct_with_model
 
     _set_threads(threads)
     accels = _floats(accel)
@@ -465,11 +466,11 @@ def learn_trajectory_cmd(
     """Learn a k-space trajectory through the NUFFT, projected on gradient/slew limits at every step."""
     import json
 
-    from dynmri.config import load_config
-    from dynmri.io import write_text_atomic
-    from dynmri.learn_trajectory import LearnTrajectoryConfig, learn_trajectory
-    from dynmri.learn_trajectory import compare as compare_trajs
-    from dynmri.trajectories import make_trajectory
+    from dynmri.config import LearnTrajectoryConfig, load_config
+    from dynmri.fileio import write_text_atomic
+    from dynmri.learn.trajectory import compare as compare_trajs
+    from dynmri.learn.trajectory import learn_trajectory
+    from dynmri.sampling.trajectories import make_trajectory
 
     _set_threads(threads)
     cfg = load_config(LearnTrajectoryConfig, config, data=data, accel=accel, init=init, steps=steps, lr=lr, batch=batch,
@@ -525,9 +526,8 @@ def train(
     threads: int | None = typer.Option(None, help="torch threads."),
 ):
     """Train a reconstruction network, with or without ground truth."""
-    from dynmri.config import load_config
-    from dynmri.train import TrainConfig
-    from dynmri.train import train as run_training
+    from dynmri.config import TrainConfig, load_config
+    from dynmri.learn.train import train as run_training
 
     _set_threads(threads)
     cfg = load_config(TrainConfig, config, data=data, model=model, loss=loss, accel=accel, epochs=epochs, lr=lr, batch_size=batch_size,
@@ -562,7 +562,7 @@ def weights(
     """The trained weights shipped with dynmri (use them with reconstruct --model NAME)."""
     import json as _json
 
-    from dynmri.train import export_weights, shipped_weights
+    from dynmri.models.weights import export_weights, shipped_weights
 
     if export is not None:
         if not name:
@@ -600,14 +600,14 @@ def info():
     import torch
 
     from dynmri import __version__
-    from dynmri.recon import method_names
-    from dynmri.sampling import MASKS
+    from dynmri.recon.methods import method_names
+    from dynmri.sampling.masks import MASKS
 
     typer.echo(f"dynmri {__version__}, python {platform.python_version()}, torch {torch.__version__}, deepinv {deepinv.__version__}, numpy {numpy.__version__}")
     typer.echo(f"device: {'cuda (' + torch.cuda.get_device_name(0) + ')' if torch.cuda.is_available() else 'cpu'}; torch threads: {torch.get_num_threads()}")
     typer.echo(f"reconstruction methods: {', '.join(method_names())}")
     typer.echo(f"mask kinds: {', '.join(MASKS)}")
-    from dynmri.trajectories import TRAJECTORIES
+    from dynmri.sampling.trajectories import TRAJECTORIES
 
     typer.echo(f"trajectories: {', '.join(TRAJECTORIES)} (or a .npz from 'dynmri learn-trajectory')")
 

@@ -1,0 +1,168 @@
+"""Videos and figures: side-by-side comparison video, ky-t mask figure, x-t profiles.
+
+Inputs are videos ``(T, H, W)`` (complex or real; magnitudes are shown) and masks
+``(T, H, W)``. Every file is written atomically (see :func:`dynmri.data.files.atomic_path`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dynmri.fileio import atomic_path
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _label(tile: np.ndarray, text: str) -> np.ndarray:
+    """Write ``text`` in the top-left corner of every frame of a uint8 tile ``(T, H, W)``."""
+    from PIL import Image, ImageDraw
+
+    stamp = Image.new("L", (tile.shape[2], 12), 0)
+    ImageDraw.Draw(stamp).text((2, 0), text, fill=255)
+    stamp = np.asarray(stamp)
+    out = tile.copy()
+    h = min(12, tile.shape[1])
+    out[:, :h] = np.maximum(out[:, :h], stamp[None, :h])
+    return out
+
+
+def _save_figure(fig, path: str | Path) -> Path:
+    """Lay out, write atomically (format from the suffix, PNG by default) and close a figure."""
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
+    _plt().close(fig)
+    return Path(path)
+
+
+def comparison_frames(panels: dict[str, np.ndarray], reference: np.ndarray | None = None, error_gain: float = 3.0) -> np.ndarray:
+    """Tile labelled magnitude videos left to right (plus ``|recon| - |reference|`` of the last
+    panel, times ``error_gain``, when ``reference`` is given); uint8 frames ``(T, H, W_total)``."""
+    mags = {k: np.abs(v) for k, v in panels.items()}
+    scale = np.abs(reference).max() if reference is not None else max(m.max() for m in mags.values())
+    tiles = {k: m / scale for k, m in mags.items()}
+    if reference is not None:
+        last = list(mags.values())[-1]
+        tiles[f"error x{error_gain:g}"] = error_gain * np.abs(last - np.abs(reference)) / scale
+    tiles = [_label((np.clip(t, 0, 1) * 255).astype(np.uint8), name) for name, t in tiles.items()]
+    sep = np.full((tiles[0].shape[0], tiles[0].shape[1], 2), 255, dtype=np.uint8)
+    return np.concatenate([x for t in tiles for x in (t, sep)][:-1], axis=2)
+
+
+def save_video(path: str | Path, frames: np.ndarray, fps: float = 8.0) -> Path:
+    """Write uint8 frames ``(T, H, W)`` as GIF or MP4 (by suffix); MP4 uses imageio-ffmpeg."""
+    import imageio.v2 as imageio
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    with atomic_path(path) as tmp:
+        if suffix == ".gif":
+            imageio.mimsave(tmp, list(frames), format="GIF", duration=1.0 / fps, loop=0)
+        elif suffix == ".mp4":
+            pad_h, pad_w = (-frames.shape[1]) % 16, (-frames.shape[2]) % 16
+            frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w)))
+            imageio.mimsave(tmp, list(frames), format="FFMPEG", fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=16)
+        else:
+            raise ValueError(f"video must end in .gif or .mp4, got {path.name}")
+    return path
+
+
+def save_comparison(path: str | Path, panels: dict[str, np.ndarray], reference: np.ndarray | None = None, fps: float = 8.0) -> Path:
+    """Side-by-side video of ``panels`` (e.g. ground truth | zero-filled | recon) and the error."""
+    return save_video(path, comparison_frames(panels, reference), fps)
+
+
+def save_kt_mask(path: str | Path, mask: np.ndarray, title: str | None = None) -> Path:
+    """Figure of the sampled phase-encoding lines ``ky`` (x axis) over frames ``t`` (y axis)."""
+    plt = _plt()
+    lines = np.asarray(mask).max(axis=-2)  # (T, W)
+    fig, ax = plt.subplots(figsize=(6, 2.5))
+    ax.imshow(lines, cmap="gray", aspect="auto", interpolation="nearest")
+    ax.set_xlabel("ky (phase-encoding line)")
+    ax.set_ylabel("frame t")
+    ax.set_title(title or f"ky-t mask, R = {lines.size / lines.sum():.2f}")
+    return _save_figure(fig, path)
+
+
+def save_xt_profiles(path: str | Path, panels: dict[str, np.ndarray], row: int | None = None) -> Path:
+    """x-t profiles: one image row (default the centre) of each video over time."""
+    plt = _plt()
+    first = next(iter(panels.values()))
+    row = first.shape[-2] // 2 if row is None else row
+    fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels), 2.6), squeeze=False)
+    vmax = np.abs(first).max()
+    for ax, (name, vid) in zip(axes[0], panels.items(), strict=True):
+        ax.imshow(np.abs(vid[:, row, :]), cmap="gray", aspect="auto", vmin=0, vmax=vmax, interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("x")
+        ax.set_ylabel("t")
+    return _save_figure(fig, path)
+
+
+def save_frame_curves(path: str | Path, curves: dict[str, list[float]], ylabel: str = "PSNR (dB)", title: str | None = None) -> Path:
+    """One line per entry of ``curves`` (a per-frame metric), frames on the x axis."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, values in curves.items():
+        ax.plot(range(len(values)), values, marker=".", label=name)
+    ax.set_xlabel("frame")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _save_figure(fig, path)
+
+
+def render_trajectory(k: np.ndarray, size: int = 256) -> np.ndarray:
+    """Rasterise the samples of ``k (..., 2)`` (cycles/pixel) into a ``size x size`` uint8 image."""
+    pts = np.asarray(k).reshape(-1, 2)
+    ij = np.clip(((pts + 0.5) * size).astype(int), 0, size - 1)
+    img = np.zeros((size, size), np.float64)
+    np.add.at(img, (ij[:, 0], ij[:, 1]), 1.0)
+    return (255 * (img > 0)).astype(np.uint8)
+
+
+def save_trajectory_figures(out: str | Path, result: dict, limits) -> list[Path]:
+    """``evolution.gif`` (samples at each snapshot), ``loss.png`` and ``waveforms.png`` (gradient and
+    slew magnitude of every shot of the learned trajectory, with the limits) in folder ``out``."""
+    import torch
+
+    from dynmri.sampling.trajectories import waveforms
+
+    out = Path(out)
+    plt = _plt()
+    paths = [save_video(out / "evolution.gif", np.stack([render_trajectory(s) for s in result["snapshots"]]), fps=6)]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.semilogy(result["losses"])
+    ax.set_xlabel("step")
+    ax.set_ylabel("relative error of A^H D A x")
+    paths.append(_save_figure(fig, out / "loss.png"))
+    g, s = waveforms(torch.as_tensor(result["trajectory"]), result["image_size"], limits)
+    t_ms = np.arange(g.shape[1]) * limits.raster * 1e3
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    k = np.asarray(result["trajectory"])
+    axes[0].plot(k[..., 1].T, k[..., 0].T, lw=0.6)
+    axes[0].set_aspect("equal")
+    axes[0].set_title("learned trajectory (cycles/pixel)")
+    axes[1].plot(t_ms, 1e3 * g.norm(dim=-1).numpy().T, lw=0.6)
+    axes[1].axhline(1e3 * limits.gmax, color="r", ls="--", label="limit")
+    axes[1].set_xlabel("time (ms)")
+    axes[1].set_ylabel("|G| (mT/m)")
+    axes[1].legend()
+    axes[2].plot(t_ms[: s.shape[1]], s.norm(dim=-1).numpy().T, lw=0.6)
+    axes[2].axhline(limits.smax, color="r", ls="--", label="limit")
+    axes[2].set_xlabel("time (ms)")
+    axes[2].set_ylabel("|slew| (T/m/s)")
+    axes[2].legend()
+    paths.append(_save_figure(fig, out / "waveforms.png"))
+    return paths

@@ -1,0 +1,249 @@
+r"""Learning a k-space trajectory by gradient descent through the NUFFT, on scanner limits.
+
+The sample locations :math:`k` of one frame ``(S, Ns, 2)`` minimise the reconstruction error of
+the density-compensated adjoint on training images :math:`x_i`:
+
+.. math:: \min_{k \in \mathcal C} \sum_i \frac{\|A_k^H D_k A_k x_i - x_i\|^2}{\|x_i\|^2},
+
+with :math:`D_k` the Voronoi density weights of the current :math:`k` (recomputed at every step, not
+differentiated) and :math:`\mathcal C` the set of trajectories that a scanner can play
+(:func:`dynmri.sampling.trajectories.project_to_limits`: gradient amplitude, slew rate, k-space box).
+
+Multi-resolution decimation: the shots are parametrised by control points decimated ``d``
+times (linearly interpolated to the raster); every ``steps / (log2 d + 1)`` steps the control
+points are upsampled by 2, and Adam's moment estimates are interpolated with them, so the
+optimiser carries on where it was (its step size halves: finer control points make smaller
+moves). At the end of every stage the trajectory is scored on 32 fixed *training* frames and
+the best one is kept (the stochastic loss alone is too noisy to tell). **Every iterate is projected** onto :math:`\mathcal C`
+(constraints scaled by the current decimation, so that the interpolated readout is feasible),
+and the result is checked sample by sample at full resolution.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dynmri.config import LearnTrajectoryConfig
+from dynmri.errors import ParameterError
+
+
+def n_control(n_samples: int, d: int) -> int:
+    return math.ceil((n_samples - 1) / d) + 1
+
+
+def interpolate(p: torch.Tensor, n: int) -> torch.Tensor:
+    """Linearly interpolate ``(S, n_ctrl, C)`` along the readout to ``(S, n, C)`` (end points kept)."""
+    if p.shape[1] == n:
+        return p
+    return F.interpolate(p.permute(0, 2, 1), size=n, mode="linear", align_corners=True).permute(0, 2, 1)
+
+
+def training_frames(cfg: LearnTrajectoryConfig, split: str) -> np.ndarray:
+    """Complex frames ``(F, H, W)`` of the ``train`` or ``test`` slices (canonical split)."""
+    from dynmri._complex import center_crop
+    from dynmri.data.simulate import to_complex
+    from dynmri.data.sources import load_source, test_split
+
+    src = load_source(cfg.data, frames=12, size=(cfg.size, cfg.size), n_phantoms=cfg.n_phantoms, seed=cfg.seed)
+    idx = test_split(src, seed=0)[split] if len(set(src.groups)) > 1 else list(range(src.videos.shape[0]))
+    if not idx:
+        raise ParameterError(f"{cfg.data}: no {split} slices")
+    v = src.videos[idx]
+    if cfg.crop and cfg.crop < min(v.shape[-2:]):
+        v = center_crop(v, cfg.crop)
+    z = to_complex(np.ascontiguousarray(v), seed=cfg.seed)
+    frames = z.reshape(-1, *z.shape[-2:])
+    cap = cfg.max_train_frames if split == "train" else cfg.max_eval_frames
+    return frames[:cap] if cap else frames
+
+
+def image_loss(rec: torch.Tensor, ref: torch.Tensor, objective: str) -> torch.Tensor:
+    r"""``"magnitude"``: :math:`\mathrm{mean}\,(|\hat x| - |x|)^2 / \max |x|^2` per image (what
+    PSNR measures); ``"complex"``: :math:`\|\hat x - x\|^2 / \|x\|^2`. Mean over images."""
+    dims = (-2, -1)
+    if objective == "magnitude":
+        peak = ref.abs().amax(dim=dims)
+        return ((rec.abs() - ref.abs()) ** 2).mean(dim=dims).div(peak**2).mean()
+    if objective == "complex":
+        return ((rec - ref).abs() ** 2).sum(dim=dims).div((ref.abs() ** 2).sum(dim=dims)).mean()
+    raise ParameterError(f"objective must be 'magnitude' or 'complex', got {objective!r}")
+
+
+def dcomp_recon(k: torch.Tensor, images: torch.Tensor, method: str = "voronoi") -> torch.Tensor:
+    """:math:`A_k^H D_k A_k x` for complex ``images (F, H, W)`` and one frame ``k (S, Ns, 2)``."""
+    from dynmri.physics.nufft import FrameNUFFT, density
+
+    shape = tuple(images.shape[-2:])
+    nufft = FrameNUFFT(k[None], shape)
+    w = density(k.detach(), shape, method).to(images.real.dtype)
+    return nufft.adj_op(nufft.op(images[:, None]) * w[None])[:, 0]
+
+
+def learn_trajectory(cfg: LearnTrajectoryConfig, out: Path | None = None, progress: bool = False) -> dict:
+    """Run the optimisation; returns ``{"trajectory": (S, Ns, 2), "losses": [...], "snapshots": [...],
+    "violations": {...}}`` and, with ``out``, writes ``trajectory.npz``, ``evolution.gif``,
+    ``loss.png``, ``waveforms.png`` and ``summary.json`` there (atomically)."""
+    from tqdm.auto import tqdm
+
+    from dynmri.physics.nufft import FrameNUFFT, density
+    from dynmri.sampling.trajectories import make_trajectory, project_to_limits, violations
+
+    cfg.validate()
+    frames = torch.from_numpy(training_frames(cfg, "train")).to(torch.complex64)
+    n = frames.shape[-1]
+    if frames.shape[-2] != n:
+        raise ParameterError(f"learn-trajectory needs square images, got {tuple(frames.shape[-2:])}")
+    lim = cfg.limits
+    k0 = make_trajectory(cfg.init, n, cfg.accel, 1, n_samples=cfg.n_samples)[0]  # (S, Ns, 2)
+    Ns = k0.shape[1]
+    d = cfg.decimation
+    stages = int(math.log2(d)) + 1
+    per_stage = max(1, cfg.steps // stages)
+    gen = torch.Generator().manual_seed(cfg.seed)
+
+    def ctrl_ratio(p):
+        return (Ns - 1) / (p.shape[1] - 1)
+
+    p = interpolate(k0, n_control(Ns, d)).clone()
+    proj_state: dict = {}
+    with torch.no_grad():
+        p = project_to_limits(p, n, lim, decimation=ctrl_ratio(p), n_iter=cfg.proj_iters, state=proj_state).float()
+    p.requires_grad_(True)
+    lr = cfg.lr
+    opt = torch.optim.Adam([p], lr=lr)
+    nufft = FrameNUFFT(interpolate(p.detach(), Ns)[None], (n, n))
+    losses, snapshots = [], [interpolate(p.detach(), Ns).numpy().copy()]
+    # model selection on a fixed set of *training* frames: the best stage's trajectory is kept
+    sel = frames[torch.randperm(frames.shape[0], generator=torch.Generator().manual_seed(cfg.seed + 1))[:32]]
+
+    def selection_loss(kk):
+        with torch.no_grad():
+            rec = dcomp_recon(kk, sel, cfg.density)
+        return float(image_loss(rec, sel, cfg.objective))
+
+    stage_losses: list[float] = []
+    best = {"k": None, "loss": math.inf}
+
+    def score_stage(kk):
+        """Score a stage's trajectory on the selection frames; keep it when it is the best."""
+        stage_losses.append(selection_loss(kk))
+        if stage_losses[-1] < best["loss"]:
+            best.update(k=kk.clone(), loss=stage_losses[-1])
+
+    score_stage(interpolate(p.detach(), Ns))
+    bar = tqdm(total=cfg.steps, desc="learn-trajectory", disable=not progress)
+    t0 = time.perf_counter()
+    for step in range(cfg.steps):
+        if step and step % per_stage == 0 and d > 1:  # upsample the control points and Adam's state
+            score_stage(interpolate(p.detach(), Ns))
+            d //= 2
+            lr *= 0.5  # finer control points: smaller moves (sample jitter ruins the density)
+            m = n_control(Ns, d)
+            state = opt.state[p]
+            with torch.no_grad():
+                newp = interpolate(p.detach(), m).clone().requires_grad_(True)
+            new_opt = torch.optim.Adam([newp], lr=lr)
+            new_opt.state[newp] = {
+                "step": state["step"],
+                "exp_avg": interpolate(state["exp_avg"], m).clone(),
+                "exp_avg_sq": interpolate(state["exp_avg_sq"], m).clone(),
+            }
+            p, opt, proj_state = newp, new_opt, {}
+        k = interpolate(p, Ns)
+        nufft.k = k[None]
+        nufft.refresh()
+        w = density(k.detach(), (n, n), cfg.density)
+        idx = torch.randint(frames.shape[0], (cfg.batch,), generator=gen)
+        x = frames[idx][:, None]  # (B, 1, H, W)
+        xh = nufft.adj_op(nufft.op(x) * w[None])
+        loss = image_loss(xh, x, cfg.objective)
+        opt.zero_grad()
+        loss.backward()
+        before = p.detach().clone()  # feasible: the projected previous iterate
+        opt.step()
+        with torch.no_grad():
+            p.copy_(project_to_limits(p.detach(), n, lim, decimation=ctrl_ratio(p), n_iter=cfg.proj_iters, state=proj_state, fallback=before))
+        losses.append(float(loss.detach()))
+        if (step + 1) % cfg.snapshot_every == 0 or step + 1 == cfg.steps:
+            snapshots.append(interpolate(p.detach(), Ns).numpy().copy())
+        bar.update()
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", decimation=d)
+    bar.close()
+    with torch.no_grad():
+        k = project_to_limits(interpolate(p.detach(), Ns), n, lim, n_iter=5000).float()
+    score_stage(k)
+    with torch.no_grad():  # an earlier stage's interpolated control points: check at full rate
+        k = project_to_limits(best["k"], n, lim, n_iter=5000).float()
+    viol = violations(k, n, lim)
+    if viol["gradient_violations"] or viol["slew_violations"] or viol["outside_box"]:
+        raise ParameterError(f"the learned trajectory violates the limits: {viol}")
+    result = {"trajectory": k.numpy(), "losses": losses, "snapshots": snapshots, "violations": viol,
+              "stage_losses": stage_losses, "selected_loss": best["loss"],
+              "seconds": time.perf_counter() - t0, "image_size": n, "init": k0.numpy()}
+    if out is not None:
+        write_outputs(Path(out), cfg, result)
+    return result
+
+
+def compare(cfg: LearnTrajectoryConfig, trajectories: dict[str, np.ndarray], cg_iters: int = 0) -> dict:
+    """PSNR/SSIM (dynmri.eval.metrics, per frame, peak = reference max) of the density-compensated
+    adjoint (and of ``cg_iters`` CG least-squares iterations) on the **test** slices, and the peak
+    gradient/slew relative to the limits, for each trajectory ``(S, Ns, 2)``."""
+    from dynmri.eval.metrics import evaluate
+    from dynmri.sampling.trajectories import violations
+
+    test = torch.from_numpy(training_frames(cfg, "test")).to(torch.complex64)
+    n = test.shape[-1]
+    rows = {}
+    for name, k in trajectories.items():
+        kt = torch.as_tensor(k).float()
+        with torch.no_grad():
+            rec = dcomp_recon(kt, test, cfg.density)
+        row = {f"dcomp_{m}": v for m, v in _means(evaluate(rec.numpy()[None], test.numpy()[None])).items()}
+        if cg_iters:
+            row |= {f"cg_{m}": v for m, v in _means(evaluate(_cg(kt, test, cg_iters).numpy()[None], test.numpy()[None])).items()}
+        v = violations(kt, n, cfg.limits)
+        row |= {"samples": int(kt.shape[0] * kt.shape[1]), "gradient_ratio": v["gradient_ratio"],
+                "slew_ratio": v["slew_ratio"], "violations": v["gradient_violations"] + v["slew_violations"] + v["outside_box"]}
+        rows[name] = row
+    return rows
+
+
+def _means(metrics: dict) -> dict:
+    return {k: float(metrics[k]) for k in ("psnr", "ssim", "nmse")}
+
+
+def _cg(k: torch.Tensor, images: torch.Tensor, n_iter: int) -> torch.Tensor:
+    from dynmri.optim.solvers import conjugate_gradient
+    from dynmri.physics.nufft import NonCartesianMRI
+
+    physics = NonCartesianMRI(k[None], tuple(images.shape[-2:]))
+    x = torch.stack((images.real, images.imag), dim=1)[:, :, None]  # (F, 2, 1, H, W)
+    with torch.no_grad():
+        rhs = physics.A_adjoint(physics.A(x))
+        res = conjugate_gradient(torch.zeros_like(rhs), lambda v: physics.A_adjoint(physics.A(v)), rhs, n_iter, tol=0.0)
+    return torch.complex(res.x[:, 0, 0], res.x[:, 1, 0])
+
+
+def write_outputs(out: Path, cfg: LearnTrajectoryConfig, result: dict) -> None:
+    """``trajectory.npz`` (key ``trajectory`` ``(S, Ns, 2)`` + config and limits), ``loss.png``,
+    ``waveforms.png``, ``evolution.gif`` and ``summary.json``."""
+    from dynmri.data.files import write_arrays
+    from dynmri.eval.figures import save_trajectory_figures
+    from dynmri.fileio import write_text_atomic
+
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"config": asdict(cfg), "violations": result["violations"], "final_loss": result["losses"][-1],
+            "stage_losses": result["stage_losses"], "selected_loss": result["selected_loss"],
+            "seconds": result["seconds"], "convention": "(n_shots, n_samples, 2), cycles/pixel in [-0.5, 0.5)"}
+    write_arrays(out / "trajectory.npz", {"trajectory": result["trajectory"].astype(np.float32)}, meta)
+    save_trajectory_figures(out, result, cfg.limits)
+    write_text_atomic(out / "summary.json", json.dumps(meta | {"losses": result["losses"]}, indent=1))
