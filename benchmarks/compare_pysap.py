@@ -30,7 +30,7 @@ import torch  # noqa: E402
 
 from dynmri._complex import channels_to_np, np_to_channels  # noqa: E402
 from dynmri.config import CSConfig  # noqa: E402
-from dynmri.data.simulate import birdcage_maps, to_complex  # noqa: E402
+from dynmri.data.simulate import add_smooth_phase, birdcage_maps  # noqa: E402
 from dynmri.data.sources import default_data_root, load_source, test_split  # noqa: E402
 from dynmri.eval.metrics import evaluate  # noqa: E402
 from dynmri.eval.report import report  # noqa: E402
@@ -108,7 +108,7 @@ def main():
 
     src = load_source(args.data)
     s = test_split(src)["test"][0]
-    img = to_complex(src.videos[s : s + 1, :1], seed=0)[0, 0]  # (256, 256) complex, max 1
+    img = add_smooth_phase(src.videos[s : s + 1, :1], seed=0)[0, 0]  # (256, 256) complex, max 1
     H, W = img.shape
     mask = make_mask("gaussian", (1, H, W), args.accel, seed=0)[0, 0].numpy()
     cfg = CSConfig(lam=args.lam, absolute=True, n_iter=args.iters, tol=0.0, levels=3, cost_every=0)

@@ -4,10 +4,10 @@ import pytest
 from dynmri.data.phantom import cardiac_phantom, phantom_videos
 from dynmri.data.simulate import (
     add_noise,
+    add_smooth_phase,
     birdcage_maps,
     simulate_acquisition,
     smooth_phase,
-    to_complex,
 )
 from dynmri.errors import ParameterError
 from dynmri.sampling.masks import make_mask
@@ -49,7 +49,7 @@ def test_smooth_phase_and_to_complex():
     assert np.abs(phi).max() == pytest.approx(1.0)
     assert np.abs(np.diff(phi, axis=0)).max() < 0.2  # smooth
     mag = np.random.default_rng(1).uniform(0, 4, (2, 3, 16, 16))
-    z = to_complex(mag, seed=0)
+    z = add_smooth_phase(mag, seed=0)
     np.testing.assert_allclose(np.abs(z), mag / mag.reshape(2, -1).max(1)[:, None, None, None], rtol=1e-5)
     assert np.abs(np.angle(z)).max() > 0.1
 

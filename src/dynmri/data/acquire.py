@@ -41,7 +41,7 @@ def prepare_images(cfg):
     import numpy as np
 
     from dynmri._complex import center_crop
-    from dynmri.data.simulate import to_complex
+    from dynmri.data.simulate import add_smooth_phase
     from dynmri.data.sources import load_source
     from dynmri.errors import ParameterError
 
@@ -55,18 +55,40 @@ def prepare_images(cfg):
         if cfg.crop > min(H, W):
             raise ParameterError(f"--crop {cfg.crop} is larger than the images ({H}x{W})")
         videos = center_crop(videos, cfg.crop)
-    images = to_complex(np.ascontiguousarray(videos), seed=cfg.seed)
+    images = add_smooth_phase(np.ascontiguousarray(videos), seed=cfg.seed)
     times = src.frame_times[idx, : cfg.frames]
     meta = {"source": cfg.data, "source_kind": src.kind, "slices": idx, "groups": [src.groups[i] for i in idx]} | src.meta
     return images, times, meta
+
+
+def _coil_maps(cfg, S: int, H: int, W: int):
+    """Birdcage maps ``(S, N, H, W)`` for ``cfg.coils > 1``, else None."""
+    import numpy as np
+
+    from dynmri.data.simulate import birdcage_maps
+
+    if cfg.coils <= 1:
+        return None
+    return np.broadcast_to(birdcage_maps(cfg.coils, (H, W))[None], (S, cfg.coils, H, W)).copy()
+
+
+def _meta(cfg, times, src_meta: dict, **specific) -> dict:
+    """The metadata every simulated acquisition carries, plus the sampling-specific ``specific``."""
+    import numpy as np
+
+    from dynmri import __version__
+
+    common = {"dynmri_version": __version__, "requested_acceleration": float(cfg.accel)} | specific
+    common |= {"seed": cfg.seed, "coils": cfg.coils, "snr_db": cfg.snr, "frame_times_ms": np.asarray(times).round(3).tolist(),
+               "config": dict(cfg.__dict__)}
+    return common | src_meta
 
 
 def simulate_from_config(cfg):
     """Build an :class:`~dynmri.data.files.Acquisition` from a :class:`SimulateConfig`."""
     import numpy as np
 
-    from dynmri import __version__
-    from dynmri.data.simulate import birdcage_maps, simulate_acquisition
+    from dynmri.data.simulate import simulate_acquisition
     from dynmri.sampling.masks import achieved_acceleration, make_mask
 
     images, times, src_meta = prepare_images(cfg)
@@ -74,24 +96,8 @@ def simulate_from_config(cfg):
     if cfg.trajectory is not None:
         return _simulate_noncartesian(cfg, images, times, src_meta)
     masks = make_mask(cfg.mask, (T, H, W), cfg.accel, n=S, center_lines=cfg.center_lines, seed=cfg.seed)
-    maps = None
-    if cfg.coils > 1:
-        maps = np.broadcast_to(birdcage_maps(cfg.coils, (H, W))[None], (S, cfg.coils, H, W)).copy()
-    meta = {
-        "dynmri_version": __version__,
-        "requested_acceleration": float(cfg.accel),
-        "achieved_acceleration": achieved_acceleration(masks),
-        "mask_kind": cfg.mask,
-        "center_lines": cfg.center_lines,
-        "seed": cfg.seed,
-        "coils": cfg.coils,
-        "snr_db": cfg.snr,
-        "frame_times_ms": np.asarray(times).round(3).tolist(),
-        "config": {k: v for k, v in cfg.__dict__.items()},
-    } | src_meta
-    return simulate_acquisition(images, masks.numpy().astype(np.uint8), coil_maps=maps, snr_db=cfg.snr, seed=cfg.seed, meta=meta)
-
-
+    meta = _meta(cfg, times, src_meta, achieved_acceleration=achieved_acceleration(masks), mask_kind=cfg.mask, center_lines=cfg.center_lines)
+    return simulate_acquisition(images, masks.numpy().astype(np.uint8), coil_maps=_coil_maps(cfg, S, H, W), snr_db=cfg.snr, seed=cfg.seed, meta=meta)
 
 
 def load_trajectory_file(path, frames: int):
@@ -126,10 +132,9 @@ def _simulate_noncartesian(cfg, images, times, src_meta):
     import numpy as np
     import torch
 
-    from dynmri import __version__
     from dynmri._complex import channels_to_np, np_to_channels
     from dynmri.data.files import Acquisition
-    from dynmri.data.simulate import birdcage_maps
+    from dynmri.data.simulate import add_noise, simulation_rng
     from dynmri.errors import ParameterError
     from dynmri.physics.nufft import NonCartesianMRI
     from dynmri.sampling.trajectories import TRAJECTORIES, make_trajectory, nyquist_spokes
@@ -141,28 +146,14 @@ def _simulate_noncartesian(cfg, images, times, src_meta):
         k = make_trajectory(cfg.trajectory, H, cfg.accel, T, n_samples=cfg.n_samples)
     else:
         k = load_trajectory_file(cfg.trajectory, T)
-    maps = None
-    if cfg.coils > 1:
-        maps = np.broadcast_to(birdcage_maps(cfg.coils, (H, W))[None], (S, cfg.coils, H, W)).copy()
+    maps = _coil_maps(cfg, S, H, W)
     physics = NonCartesianMRI(k, (H, W), None if maps is None else torch.from_numpy(maps[0]))
     with torch.no_grad():
         ks = np.stack([channels_to_np(physics.A(np_to_channels(images[s : s + 1])))[0] for s in range(S)])
     if cfg.snr is not None:
-        rng = np.random.default_rng(cfg.seed + 1_000_003)
-        sigma = np.sqrt(np.mean(np.abs(ks) ** 2) / 10 ** (cfg.snr / 10))
-        ks = ks + (rng.standard_normal(ks.shape) + 1j * rng.standard_normal(ks.shape)) * sigma / np.sqrt(2)
-    meta = {
-        "dynmri_version": __version__,
-        "trajectory_kind": cfg.trajectory,
-        "requested_acceleration": float(cfg.accel),
-        "samples_per_frame": int(k.shape[1] * k.shape[2]),
-        # against the samples of Nyquist radial (ceil(pi N / 2) spokes of 2N samples)
-        "achieved_acceleration": nyquist_spokes(H) * 2 * H / float(k.shape[1] * k.shape[2]),
-        "image_shape": [H, W],
-        "seed": cfg.seed,
-        "coils": cfg.coils,
-        "snr_db": cfg.snr,
-        "frame_times_ms": np.asarray(times).round(3).tolist(),
-        "config": dict(cfg.__dict__),
-    } | src_meta
+        ks = add_noise(ks, None, cfg.snr, simulation_rng(cfg.seed))
+    n_samples = int(k.shape[1] * k.shape[2])
+    # acceleration against the samples of Nyquist radial (ceil(pi N / 2) spokes of 2N samples)
+    meta = _meta(cfg, times, src_meta, trajectory_kind=cfg.trajectory, samples_per_frame=n_samples,
+                 achieved_acceleration=nyquist_spokes(H) * 2 * H / float(n_samples), image_shape=[H, W])
     return Acquisition(kspace=ks.astype(np.complex64), target=images.astype(np.complex64), coil_maps=maps, meta=meta, trajectory=k.numpy())

@@ -60,7 +60,7 @@ class DynamicWindowDataset(torch.utils.data.Dataset):
         seed: int = 0,
         fresh_masks: bool = False,
     ):
-        from dynmri.data.simulate import to_complex
+        from dynmri.data.simulate import add_smooth_phase
 
         if videos.ndim != 4:
             raise ParameterError(f"videos must be (S, T, H, W), got shape {videos.shape}")
@@ -71,7 +71,7 @@ class DynamicWindowDataset(torch.utils.data.Dataset):
             videos = videos[..., y0:y1, x0:x1]
             if coil_maps is not None:
                 coil_maps = coil_maps[..., y0:y1, x0:x1]
-        self.videos = to_complex(videos, seed=seed)
+        self.videos = add_smooth_phase(videos, seed=seed)
         self.coil_maps = coil_maps
         self.window = window
         stride = stride or window

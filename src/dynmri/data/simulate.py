@@ -33,10 +33,17 @@ def smooth_phase(size: tuple[int, int], rng: np.random.Generator, order: int = 2
     return phi * (max_phase / peak) if peak > 0 else phi
 
 
-def to_complex(videos: np.ndarray, seed: int = 0, max_phase: float = np.pi / 2) -> np.ndarray:
+def add_smooth_phase(videos: np.ndarray, seed: int = 0, max_phase: float = np.pi / 2) -> np.ndarray:
     """Magnitude videos ``(S, T, H, W)`` -> complex64 with a smooth phase per sample (seed + s).
 
-    Complex input keeps its phase. Each video is scaled to maximum magnitude 1.
+    Complex input keeps its phase. Each video is scaled to maximum magnitude 1. (Not to be
+    confused with :func:`dynmri._complex.to_complex`, which changes the array layout.)
+
+    Examples
+    --------
+    >>> z = add_smooth_phase(np.ones((1, 2, 4, 4)), seed=0)
+    >>> z.dtype, float(np.abs(z).max())
+    (dtype('complex64'), 1.0)
     """
     if videos.ndim != 4:
         raise ShapeError(f"videos must be (S, T, H, W), got shape {videos.shape}")
@@ -72,13 +79,29 @@ def birdcage_maps(n_coils: int, size: tuple[int, int], radius: float = 1.5) -> n
     return maps.astype(np.complex64)
 
 
-def add_noise(kspace: np.ndarray, mask: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
-    """Complex Gaussian noise at ``snr_db`` on the sampled entries of ``kspace (..., T, H, W)``."""
-    sampled = np.broadcast_to(mask.astype(bool), kspace.shape)
+NOISE_SEED_OFFSET = 1_000_003
+"""The noise of a simulation seeded ``seed`` is drawn from ``default_rng(seed + NOISE_SEED_OFFSET)``,
+independent of the phase (``seed + s``) and mask (``seed``) draws."""
+
+
+def add_noise(kspace: np.ndarray, mask: np.ndarray | None, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    r"""Complex Gaussian noise at ``snr_db`` on the sampled entries of ``kspace``.
+
+    Cartesian k-space ``(..., T, H, W)`` with its ``mask`` (broadcastable; only sampled entries
+    get noise and set the power), or non-Cartesian samples with ``mask=None`` (every entry):
+    :math:`\sigma^2 = \overline{|y|^2}_{\text{sampled}} / 10^{\text{SNR}/10}`, complex64 out. The
+    one noise path of every simulation (:func:`simulate_acquisition`, non-Cartesian too).
+    """
+    sampled = np.ones(kspace.shape, dtype=bool) if mask is None else np.broadcast_to(mask.astype(bool), kspace.shape)
     power = np.mean(np.abs(kspace[sampled]) ** 2)
     sigma = np.sqrt(power / 10 ** (snr_db / 10))
     noise = (rng.standard_normal(kspace.shape) + 1j * rng.standard_normal(kspace.shape)) * sigma / np.sqrt(2)
     return (kspace + noise * sampled).astype(np.complex64)
+
+
+def simulation_rng(seed: int) -> np.random.Generator:
+    """The noise generator of a simulation seeded ``seed``."""
+    return np.random.default_rng(seed + NOISE_SEED_OFFSET)
 
 
 def simulate_acquisition(
@@ -111,5 +134,13 @@ def simulate_acquisition(
     kspace = np.stack(ks)
     if snr_db is not None:
         mask_b = masks[:, None] if coil_maps is not None else masks
-        kspace = add_noise(kspace, mask_b, snr_db, np.random.default_rng(seed + 1_000_003))
+        kspace = add_noise(kspace, mask_b, snr_db, simulation_rng(seed))
     return Acquisition(kspace=kspace, mask=masks.astype(np.uint8), target=images.astype(np.complex64), coil_maps=coil_maps, meta=meta or {})
+
+
+def to_complex(videos: np.ndarray, seed: int = 0, max_phase: float = np.pi / 2) -> np.ndarray:
+    """Deprecated name of :func:`add_smooth_phase` (removed in dynmri 0.3)."""
+    import warnings
+
+    warnings.warn("dynmri.data.simulate.to_complex is deprecated; use add_smooth_phase", DeprecationWarning, stacklevel=2)
+    return add_smooth_phase(videos, seed, max_phase)

@@ -46,10 +46,10 @@ def interpolate(p: torch.Tensor, n: int) -> torch.Tensor:
     return F.interpolate(p.permute(0, 2, 1), size=n, mode="linear", align_corners=True).permute(0, 2, 1)
 
 
-def training_frames(cfg: LearnTrajectoryConfig, split: str) -> np.ndarray:
+def split_frames(cfg: LearnTrajectoryConfig, split: str) -> np.ndarray:
     """Complex frames ``(F, H, W)`` of the ``train`` or ``test`` slices (canonical split)."""
     from dynmri._complex import center_crop
-    from dynmri.data.simulate import to_complex
+    from dynmri.data.simulate import add_smooth_phase
     from dynmri.data.sources import load_source, test_split
 
     src = load_source(cfg.data, frames=12, size=(cfg.size, cfg.size), n_phantoms=cfg.n_phantoms, seed=cfg.seed)
@@ -59,7 +59,7 @@ def training_frames(cfg: LearnTrajectoryConfig, split: str) -> np.ndarray:
     v = src.videos[idx]
     if cfg.crop and cfg.crop < min(v.shape[-2:]):
         v = center_crop(v, cfg.crop)
-    z = to_complex(np.ascontiguousarray(v), seed=cfg.seed)
+    z = add_smooth_phase(np.ascontiguousarray(v), seed=cfg.seed)
     frames = z.reshape(-1, *z.shape[-2:])
     cap = cfg.max_train_frames if split == "train" else cfg.max_eval_frames
     return frames[:cap] if cap else frames
@@ -97,7 +97,7 @@ def learn_trajectory(cfg: LearnTrajectoryConfig, out: Path | None = None, progre
     from dynmri.sampling.trajectories import make_trajectory, project_to_limits, violations
 
     cfg.validate()
-    frames = torch.from_numpy(training_frames(cfg, "train")).to(torch.complex64)
+    frames = torch.from_numpy(split_frames(cfg, "train")).to(torch.complex64)
     n = frames.shape[-1]
     if frames.shape[-2] != n:
         raise ParameterError(f"learn-trajectory needs square images, got {tuple(frames.shape[-2:])}")
@@ -200,7 +200,7 @@ def compare(cfg: LearnTrajectoryConfig, trajectories: dict[str, np.ndarray], cg_
     from dynmri.eval.metrics import evaluate
     from dynmri.sampling.trajectories import violations
 
-    test = torch.from_numpy(training_frames(cfg, "test")).to(torch.complex64)
+    test = torch.from_numpy(split_frames(cfg, "test")).to(torch.complex64)
     n = test.shape[-1]
     rows = {}
     for name, k in trajectories.items():

@@ -11,11 +11,11 @@ frame and the real and imaginary parts independently), on CPU or GPU, float32 or
   filters scaled by :math:`1/\sqrt 2`, a Parseval frame: :math:`\Psi^H \Psi = I`. Coefficients
   ``(..., 3J + 1, H, W)`` with band 0 the approximation.
 
-Why not ptwt or PyWavelets directly: ptwt 1.0 has no periodized (orthogonal) conv mode and its
-non-separable conv transform took 36 ms per forward+inverse of two 256x256 images on one thread;
-PyWavelets runs on numpy only (7.6 ms). Here each 1D level is one matrix product over
-circularly padded windows (a blocked polyphase filter bank), and the synthesis is its exact
-transpose; see ``benchmarks/wavelet_speed.py``.
+Why not ptwt or PyWavelets directly: ptwt 1.0 has no periodized (orthogonal) conv mode, and
+PyWavelets runs on numpy only (no autograd, no GPU). Here each 1D level is one matrix product
+over circularly padded windows (a blocked polyphase filter bank), and the synthesis is its exact
+transpose; ``python benchmarks/wavelet_speed.py`` times it against PyWavelets (and ptwt where
+installed) side by side: on one thread it is about as fast as PyWavelets' C code.
 
 Examples
 --------
