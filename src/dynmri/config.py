@@ -132,6 +132,25 @@ class TrainConfig:
         return self
 
 
+GAMMA = 42.576e6  # Hz/T
+
+
+@dataclass(frozen=True)
+class ScannerLimits:
+    """Gradient hardware: ``gmax`` (T/m), ``smax`` (T/m/s), ``raster`` (s), ``fov`` (m)."""
+
+    gmax: float = 0.040
+    smax: float = 150.0
+    raster: float = 4e-6
+    fov: float = 0.2
+
+    def steps(self, n: int) -> tuple[float, float]:
+        """Largest first and second differences (cycles/pixel) of a feasible readout."""
+        a = GAMMA * self.gmax * self.raster * self.fov / n
+        b = GAMMA * self.smax * self.raster**2 * self.fov / n
+        return a, b
+
+
 @dataclass
 class LearnTrajectoryConfig:
     """Defaults of ``dynmri learn-trajectory`` (YAML files and flags override them)."""
@@ -172,8 +191,6 @@ class LearnTrajectoryConfig:
 
     @property
     def limits(self):
-        from dynmri.sampling.trajectories import ScannerLimits
-
         return ScannerLimits(self.gmax, self.smax, self.raster, self.fov)
 
 

@@ -71,9 +71,6 @@ def load_dicom_cine(folder: str | Path) -> CineSeries:
         cine = load_dicom_cine("../shared/data/sunnybrook-ep-cine/E774S5-shortAxis")
         cine.videos.shape  # (20, 20, 256, 256); cine.frame_times[0, :2] -> [10., 41.]
     """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: not a folder of DICOM files")
@@ -83,34 +80,11 @@ def load_dicom_cine(folder: str | Path) -> CineSeries:
     groups: dict[tuple[str, float], list] = {}
     spacing = None
     for path in files:
-        try:
-            ds = pydicom.dcmread(path)
-        except (InvalidDicomError, OSError, EOFError, ValueError, AttributeError) as exc:
-            raise DataError(f"{path}: unreadable DICOM ({type(exc).__name__}: {exc})") from exc
-        if "PixelData" not in ds:
-            raise DataError(f"{path}: DICOM file has no pixel data")
-        pixels = _pixels(ds, path)
-        series = str(getattr(ds, "SeriesInstanceUID", folder.name))
+        ds = _read(path)
         if spacing is None and "PixelSpacing" in ds:
             spacing = tuple(float(s) for s in ds.PixelSpacing)
-        n_frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
-        if n_frames > 1:
-            frame_ms = float(getattr(ds, "FrameTime", 0) or 0)
-            t0 = float(getattr(ds, "TriggerTime", 0) or 0)
-            times = t0 + frame_ms * np.arange(n_frames)
-            groups[(series, str(path))] = [(t, f) for t, f in zip(times, pixels, strict=True)]
-        else:
-            key = (series, _slice_key(ds))
-            t = float(getattr(ds, "TriggerTime", getattr(ds, "InstanceNumber", len(groups.get(key, [])))))
-            groups.setdefault(key, []).append((t, pixels))
-    keys = sorted(groups, key=lambda k: (k[0], k[1] if isinstance(k[1], float) else 0.0, str(k[1])))
-    lengths = {len(groups[k]) for k in keys}
-    if len(lengths) != 1:
-        counts = {f"{k[0][-8:]}:{k[1]}": len(groups[k]) for k in keys}
-        raise DataError(f"{folder}: slices have different numbers of frames ({counts}); a file may be missing")
-    shapes = {groups[k][0][1].shape for k in keys}
-    if len(shapes) != 1:
-        raise DataError(f"{folder}: images have different sizes {sorted(shapes)}")
+        _add_frames(groups, ds, _pixels(ds, path), str(getattr(ds, "SeriesInstanceUID", folder.name)), path)
+    keys = _check_groups(groups, folder)
     videos, times, locs = [], [], []
     for k in keys:
         frames = sorted(groups[k], key=lambda tf: tf[0])
@@ -124,3 +98,46 @@ def load_dicom_cine(folder: str | Path) -> CineSeries:
         slice_locations=np.array(locs, dtype=np.float64),
         groups=[k[0] for k in keys],
     )
+
+
+def _read(path: Path):
+    """One DICOM dataset with pixel data, else DataError."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(path)
+    except (InvalidDicomError, OSError, EOFError, ValueError, AttributeError) as exc:
+        raise DataError(f"{path}: unreadable DICOM ({type(exc).__name__}: {exc})") from exc
+    if "PixelData" not in ds:
+        raise DataError(f"{path}: DICOM file has no pixel data")
+    return ds
+
+
+def _add_frames(groups: dict, ds, pixels: np.ndarray, series: str, path: Path) -> None:
+    """Append ``(trigger time, frame)`` pairs to the group of their slice: a multi-frame file
+    is a group of its own, single frames are grouped by series and slice position."""
+    n_frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    if n_frames > 1:
+        frame_ms = float(getattr(ds, "FrameTime", 0) or 0)
+        t0 = float(getattr(ds, "TriggerTime", 0) or 0)
+        times = t0 + frame_ms * np.arange(n_frames)
+        groups[(series, str(path))] = [(t, f) for t, f in zip(times, pixels, strict=True)]
+    else:
+        key = (series, _slice_key(ds))
+        t = float(getattr(ds, "TriggerTime", getattr(ds, "InstanceNumber", len(groups.get(key, [])))))
+        groups.setdefault(key, []).append((t, pixels))
+
+
+def _check_groups(groups: dict, folder: Path) -> list:
+    """The slice groups in order (series, then position); every slice must have the same number
+    of frames of the same size."""
+    keys = sorted(groups, key=lambda k: (k[0], k[1] if isinstance(k[1], float) else 0.0, str(k[1])))
+    lengths = {len(groups[k]) for k in keys}
+    if len(lengths) != 1:
+        counts = {f"{k[0][-8:]}:{k[1]}": len(groups[k]) for k in keys}
+        raise DataError(f"{folder}: slices have different numbers of frames ({counts}); a file may be missing")
+    shapes = {groups[k][0][1].shape for k in keys}
+    if len(shapes) != 1:
+        raise DataError(f"{folder}: images have different sizes {sorted(shapes)}")
+    return keys

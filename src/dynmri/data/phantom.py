@@ -134,57 +134,18 @@ def cardiac_phantom(
         raise ParameterError(f"phantom needs frames >= 1 and H, W >= 8, got frames={frames}, size={size}")
     if heart_rate <= 0 or frame_duration <= 0:
         raise ParameterError("heart_rate and frame_duration must be positive")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)  # one stream, drawn in a fixed order: motion, geometry, tissue, shading, phase
     H, W = size
     times = np.arange(frames) * frame_duration
     onsets, rrs, amps = _beats(times[-1] + frame_duration, heart_rate, rr_std, ectopic, rng)
     c = _contraction(times, onsets, rrs, amps)
     period = resp_period * rng.uniform(0.85, 1.15)
     resp = resp_amplitude * np.sin(2 * np.pi * times / period + rng.uniform(0, 2 * np.pi)) + resp_drift * times
-
-    # geometry jitter per seed (fractions of the half field of view)
-    j = lambda s: 1 + s * rng.standard_normal()  # noqa: E731
-    hc_u, hc_v = 0.1 + 0.04 * rng.standard_normal(), -0.05 + 0.04 * rng.standard_normal()
-    r_blood0, r_outer0 = 0.15 * j(0.08), 0.23 * j(0.05)
-    r_outer0 = max(r_outer0, r_blood0 + 0.05)
-    myo_area = r_outer0**2 - r_blood0**2
-
-    v, u = np.meshgrid(np.linspace(-1, 1, H), np.linspace(-1, 1, W), indexing="ij")
-    u, v = u[None], v[None]
-    edge = 1.5 / min(H, W)
-    T1 = lambda a: np.asarray(a, dtype=np.float64).reshape(-1, 1, 1)  # noqa: E731
-    dv = T1(resp)
-    cc = T1(c)
-
-    img = np.zeros((frames, H, W))
-
-    def paint(mask, value):
-        nonlocal img
-        img = img * (1 - mask) + value * mask
-
-    paint(_soft_ellipse(u, v, 0, 0.05, 0.92, 0.72, edge), 0.75 * j(0.05))  # subcutaneous fat
-    paint(_soft_ellipse(u, v, 0, 0.05, 0.86, 0.66, edge), 0.28 * j(0.05))  # body
-    paint(_soft_ellipse(u, v, -0.3, 0.42 + dv, 0.38, 0.2, edge), 0.42 * j(0.05))  # liver
-    for side in (-1, 1):
-        paint(_soft_ellipse(u, v, side * 0.45, -0.08 + 0.5 * dv, 0.28, 0.4, edge), 0.04)  # lungs
-    paint(_soft_ellipse(u, v, 0.0, 0.52, 0.1, 0.09, edge), 0.55 * j(0.05))  # vertebra
-
-    r_blood = T1(r_blood0 * (1 - 0.38 * c))
-    r_outer = np.sqrt(r_blood**2 + myo_area)
-    cu, cv = hc_u, hc_v + dv
-    rv_w = T1(0.13 * (1 - 0.3 * c))
-    paint(_soft_ellipse(u, v, cu - 0.12, cv + 0.01, T1(0.46) - 0.1 * cc, T1(0.33) - 0.04 * cc, edge), 0.6)  # pericardial fat
-    paint(_soft_ellipse(u, v, cu - r_outer0 - 0.05, cv + 0.02, rv_w + 0.03, T1(0.24), edge), 0.3)  # RV wall
-    paint(_soft_ellipse(u, v, cu - r_outer0 - 0.05, cv + 0.02, rv_w, T1(0.21), edge), 0.9 * j(0.05))  # RV blood
-    paint(_soft_ellipse(u, v, cu, cv, r_outer * 1.04, r_outer, edge), 0.32 * j(0.05))  # LV myocardium
-    paint(_soft_ellipse(u, v, cu, cv, r_blood * 1.04, r_blood, edge), 1.0)  # LV blood pool
-    for ang in (0.6, 2.3):  # papillary muscles move with the endocardium
-        pr = 0.7 * r_blood
-        paint(_soft_ellipse(u, v, cu + pr * np.cos(ang), cv + pr * np.sin(ang), T1(0.028) * (1 + 0.4 * cc), T1(0.028) * (1 + 0.4 * cc), edge), 0.35)
-
-    # gentle smooth shading so that tissue is not piecewise constant
-    shade = 1 + 0.08 * np.sin(np.pi * (u * rng.uniform(0.5, 1.5) + rng.uniform(0, 2))) * np.cos(np.pi * v * rng.uniform(0.5, 1.5))
-    video = img * shade
+    canvas = _Canvas(frames, H, W, rng)
+    heart = canvas.jitter_heart()
+    canvas.paint_body(_t1(resp))
+    canvas.paint_heart(heart, _t1(c), _t1(resp))
+    video = canvas.shaded()
     if phase:
         from dynmri.data.simulate import smooth_phase
 
@@ -197,6 +158,70 @@ def cardiac_phantom(
         respiration=resp,
         video=video.astype(np.complex64),
     )
+
+
+def _t1(a) -> np.ndarray:
+    """A per-frame quantity shaped ``(T, 1, 1)`` to broadcast over the image."""
+    return np.asarray(a, dtype=np.float64).reshape(-1, 1, 1)
+
+
+class _Canvas:
+    """The phantom's frames ``(T, H, W)``, painted tissue by tissue (later ellipses cover earlier
+    ones), with seeded geometry jitter drawn from ``rng`` in painting order."""
+
+    def __init__(self, frames: int, H: int, W: int, rng: np.random.Generator):
+        v, u = np.meshgrid(np.linspace(-1, 1, H), np.linspace(-1, 1, W), indexing="ij")
+        self.u, self.v, self.rng = u[None], v[None], rng
+        self.edge = 1.5 / min(H, W)
+        self.img = np.zeros((frames, H, W))
+
+    def j(self, s: float) -> float:
+        """A jitter factor ``1 + s N(0, 1)`` (fractions of the half field of view)."""
+        return 1 + s * self.rng.standard_normal()
+
+    def paint(self, cu, cv, au, av, value):
+        mask = _soft_ellipse(self.u, self.v, cu, cv, au, av, self.edge)
+        self.img = self.img * (1 - mask) + value * mask
+
+    def jitter_heart(self) -> tuple[float, float, float, float]:
+        """Heart centre ``(hc_u, hc_v)`` and end-diastolic blood-pool and epicardial radii."""
+        hc_u, hc_v = 0.1 + 0.04 * self.rng.standard_normal(), -0.05 + 0.04 * self.rng.standard_normal()
+        r_blood0 = 0.15 * self.j(0.08)
+        r_outer0 = max(0.23 * self.j(0.05), r_blood0 + 0.05)
+        return hc_u, hc_v, r_blood0, r_outer0
+
+    def paint_body(self, dv):
+        """Fat, body, liver, lungs and vertebra; ``dv (T, 1, 1)`` the respiratory shift."""
+        self.paint(0, 0.05, 0.92, 0.72, 0.75 * self.j(0.05))  # subcutaneous fat
+        self.paint(0, 0.05, 0.86, 0.66, 0.28 * self.j(0.05))  # body
+        self.paint(-0.3, 0.42 + dv, 0.38, 0.2, 0.42 * self.j(0.05))  # liver
+        for side in (-1, 1):
+            self.paint(side * 0.45, -0.08 + 0.5 * dv, 0.28, 0.4, 0.04)  # lungs
+        self.paint(0.0, 0.52, 0.1, 0.09, 0.55 * self.j(0.05))  # vertebra
+
+    def paint_heart(self, heart, cc, dv):
+        """Pericardial fat, right and left ventricles and papillary muscles; ``cc (T, 1, 1)``
+        the contraction (0 diastole, 1 systole), the myocardial area conserved."""
+        hc_u, hc_v, r_blood0, r_outer0 = heart
+        r_blood = r_blood0 * (1 - 0.38 * cc)
+        r_outer = np.sqrt(r_blood**2 + r_outer0**2 - r_blood0**2)
+        cu, cv = hc_u, hc_v + dv
+        rv_w = 0.13 * (1 - 0.3 * cc)
+        self.paint(cu - 0.12, cv + 0.01, _t1(0.46) - 0.1 * cc, _t1(0.33) - 0.04 * cc, 0.6)  # pericardial fat
+        self.paint(cu - r_outer0 - 0.05, cv + 0.02, rv_w + 0.03, _t1(0.24), 0.3)  # RV wall
+        self.paint(cu - r_outer0 - 0.05, cv + 0.02, rv_w, _t1(0.21), 0.9 * self.j(0.05))  # RV blood
+        self.paint(cu, cv, r_outer * 1.04, r_outer, 0.32 * self.j(0.05))  # LV myocardium
+        self.paint(cu, cv, r_blood * 1.04, r_blood, 1.0)  # LV blood pool
+        for ang in (0.6, 2.3):  # papillary muscles move with the endocardium
+            pr = 0.7 * r_blood
+            size = _t1(0.028) * (1 + 0.4 * cc)
+            self.paint(cu + pr * np.cos(ang), cv + pr * np.sin(ang), size, size, 0.35)
+
+    def shaded(self) -> np.ndarray:
+        """The image times a gentle smooth shading, so that tissue is not piecewise constant."""
+        rng, u, v = self.rng, self.u, self.v
+        shade = 1 + 0.08 * np.sin(np.pi * (u * rng.uniform(0.5, 1.5) + rng.uniform(0, 2))) * np.cos(np.pi * v * rng.uniform(0.5, 1.5))
+        return self.img * shade
 
 
 def phantom_videos(n: int, frames: int, size: tuple[int, int], *, seed: int = 0, **kwargs) -> np.ndarray:

@@ -93,104 +93,127 @@ def learn_trajectory(cfg: LearnTrajectoryConfig, out: Path | None = None, progre
     ``loss.png``, ``waveforms.png`` and ``summary.json`` there (atomically)."""
     from tqdm.auto import tqdm
 
-    from dynmri.physics.nufft import FrameNUFFT, density
-    from dynmri.sampling.trajectories import make_trajectory, project_to_limits, violations
-
     cfg.validate()
     frames = torch.from_numpy(split_frames(cfg, "train")).to(torch.complex64)
-    n = frames.shape[-1]
-    if frames.shape[-2] != n:
+    if frames.shape[-2] != frames.shape[-1]:
         raise ParameterError(f"learn-trajectory needs square images, got {tuple(frames.shape[-2:])}")
-    lim = cfg.limits
-    k0 = make_trajectory(cfg.init, n, cfg.accel, 1, n_samples=cfg.n_samples)[0]  # (S, Ns, 2)
-    Ns = k0.shape[1]
-    d = cfg.decimation
-    stages = int(math.log2(d)) + 1
-    per_stage = max(1, cfg.steps // stages)
-    gen = torch.Generator().manual_seed(cfg.seed)
-
-    def ctrl_ratio(p):
-        return (Ns - 1) / (p.shape[1] - 1)
-
-    p = interpolate(k0, n_control(Ns, d)).clone()
-    proj_state: dict = {}
-    with torch.no_grad():
-        p = project_to_limits(p, n, lim, decimation=ctrl_ratio(p), n_iter=cfg.proj_iters, state=proj_state).float()
-    p.requires_grad_(True)
-    lr = cfg.lr
-    opt = torch.optim.Adam([p], lr=lr)
-    nufft = FrameNUFFT(interpolate(p.detach(), Ns)[None], (n, n))
-    losses, snapshots = [], [interpolate(p.detach(), Ns).numpy().copy()]
-    # model selection on a fixed set of *training* frames: the best stage's trajectory is kept
-    sel = frames[torch.randperm(frames.shape[0], generator=torch.Generator().manual_seed(cfg.seed + 1))[:32]]
-
-    def selection_loss(kk):
-        with torch.no_grad():
-            rec = dcomp_recon(kk, sel, cfg.density)
-        return float(image_loss(rec, sel, cfg.objective))
-
-    stage_losses: list[float] = []
-    best = {"k": None, "loss": math.inf}
-
-    def score_stage(kk):
-        """Score a stage's trajectory on the selection frames; keep it when it is the best."""
-        stage_losses.append(selection_loss(kk))
-        if stage_losses[-1] < best["loss"]:
-            best.update(k=kk.clone(), loss=stage_losses[-1])
-
-    score_stage(interpolate(p.detach(), Ns))
+    learner = _TrajectoryLearner(cfg, frames)
     bar = tqdm(total=cfg.steps, desc="learn-trajectory", disable=not progress)
     t0 = time.perf_counter()
     for step in range(cfg.steps):
-        if step and step % per_stage == 0 and d > 1:  # upsample the control points and Adam's state
-            score_stage(interpolate(p.detach(), Ns))
-            d //= 2
-            lr *= 0.5  # finer control points: smaller moves (sample jitter ruins the density)
-            m = n_control(Ns, d)
-            state = opt.state[p]
-            with torch.no_grad():
-                newp = interpolate(p.detach(), m).clone().requires_grad_(True)
-            new_opt = torch.optim.Adam([newp], lr=lr)
-            new_opt.state[newp] = {
-                "step": state["step"],
-                "exp_avg": interpolate(state["exp_avg"], m).clone(),
-                "exp_avg_sq": interpolate(state["exp_avg_sq"], m).clone(),
-            }
-            p, opt, proj_state = newp, new_opt, {}
-        k = interpolate(p, Ns)
-        nufft.k = k[None]
-        nufft.refresh()
-        w = density(k.detach(), (n, n), cfg.density)
-        idx = torch.randint(frames.shape[0], (cfg.batch,), generator=gen)
-        x = frames[idx][:, None]  # (B, 1, H, W)
-        xh = nufft.adj_op(nufft.op(x) * w[None])
-        loss = image_loss(xh, x, cfg.objective)
-        opt.zero_grad()
-        loss.backward()
-        before = p.detach().clone()  # feasible: the projected previous iterate
-        opt.step()
-        with torch.no_grad():
-            p.copy_(project_to_limits(p.detach(), n, lim, decimation=ctrl_ratio(p), n_iter=cfg.proj_iters, state=proj_state, fallback=before))
-        losses.append(float(loss.detach()))
-        if (step + 1) % cfg.snapshot_every == 0 or step + 1 == cfg.steps:
-            snapshots.append(interpolate(p.detach(), Ns).numpy().copy())
+        learner.step(step)
         bar.update()
-        bar.set_postfix(loss=f"{losses[-1]:.4f}", decimation=d)
+        bar.set_postfix(loss=f"{learner.losses[-1]:.4f}", decimation=learner.d)
     bar.close()
-    with torch.no_grad():
-        k = project_to_limits(interpolate(p.detach(), Ns), n, lim, n_iter=5000).float()
-    score_stage(k)
-    with torch.no_grad():  # an earlier stage's interpolated control points: check at full rate
-        k = project_to_limits(best["k"], n, lim, n_iter=5000).float()
-    viol = violations(k, n, lim)
-    if viol["gradient_violations"] or viol["slew_violations"] or viol["outside_box"]:
-        raise ParameterError(f"the learned trajectory violates the limits: {viol}")
-    result = {"trajectory": k.numpy(), "losses": losses, "snapshots": snapshots, "violations": viol,
-              "stage_losses": stage_losses, "selected_loss": best["loss"],
-              "seconds": time.perf_counter() - t0, "image_size": n, "init": k0.numpy()}
+    result = learner.finish() | {"seconds": time.perf_counter() - t0}
     if out is not None:
         write_outputs(Path(out), cfg, result)
     return result
+
+
+class _TrajectoryLearner:
+    """The optimisation of :func:`learn_trajectory`: Adam on control points of the readouts,
+    multi-resolution (the control points double ``log2(decimation)`` times, with Adam's state
+    interpolated and the step halved), every iterate projected onto the scanner limits, and the
+    best stage (scored on fixed training frames) kept."""
+
+    def __init__(self, cfg: LearnTrajectoryConfig, frames: torch.Tensor):
+        from dynmri.physics.nufft import FrameNUFFT
+        from dynmri.sampling.trajectories import make_trajectory, project_to_limits
+
+        self.cfg, self.frames, self.n = cfg, frames, frames.shape[-1]
+        self.k0 = make_trajectory(cfg.init, self.n, cfg.accel, 1, n_samples=cfg.n_samples)[0]  # (S, Ns, 2)
+        self.Ns, self.d, self.lr = self.k0.shape[1], cfg.decimation, cfg.lr
+        self.per_stage = max(1, cfg.steps // (int(math.log2(self.d)) + 1))
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        p = interpolate(self.k0, n_control(self.Ns, self.d)).clone()
+        self.proj_state: dict = {}
+        with torch.no_grad():
+            p = project_to_limits(p, self.n, cfg.limits, decimation=self._ratio(p), n_iter=cfg.proj_iters, state=self.proj_state).float()
+        self.p = p.requires_grad_(True)
+        self.opt = torch.optim.Adam([self.p], lr=self.lr)
+        self.nufft = FrameNUFFT(interpolate(self.p.detach(), self.Ns)[None], (self.n, self.n))
+        self.losses, self.snapshots = [], [self._full().numpy().copy()]
+        # model selection on a fixed set of *training* frames: the best stage's trajectory is kept
+        self.sel = frames[torch.randperm(frames.shape[0], generator=torch.Generator().manual_seed(cfg.seed + 1))[:32]]
+        self.stage_losses: list[float] = []
+        self.best = {"k": None, "loss": math.inf}
+        self._score_stage(self._full())
+
+    def _ratio(self, p) -> float:
+        return (self.Ns - 1) / (p.shape[1] - 1)
+
+    def _full(self) -> torch.Tensor:
+        """The readouts ``(S, Ns, 2)`` of the current control points (no gradient)."""
+        return interpolate(self.p.detach(), self.Ns)
+
+    def _score_stage(self, kk: torch.Tensor) -> None:
+        """Score a stage's trajectory on the selection frames; keep it when it is the best."""
+        with torch.no_grad():
+            rec = dcomp_recon(kk, self.sel, self.cfg.density)
+        self.stage_losses.append(float(image_loss(rec, self.sel, self.cfg.objective)))
+        if self.stage_losses[-1] < self.best["loss"]:
+            self.best.update(k=kk.clone(), loss=self.stage_losses[-1])
+
+    def _upsample(self) -> None:
+        """Double the control points (and Adam's moments); halve the step: finer control points
+        make smaller moves (sample jitter ruins the density)."""
+        self._score_stage(self._full())
+        self.d //= 2
+        self.lr *= 0.5
+        m = n_control(self.Ns, self.d)
+        state = self.opt.state[self.p]
+        with torch.no_grad():
+            newp = interpolate(self.p.detach(), m).clone().requires_grad_(True)
+        new_opt = torch.optim.Adam([newp], lr=self.lr)
+        new_opt.state[newp] = {
+            "step": state["step"],
+            "exp_avg": interpolate(state["exp_avg"], m).clone(),
+            "exp_avg_sq": interpolate(state["exp_avg_sq"], m).clone(),
+        }
+        self.p, self.opt, self.proj_state = newp, new_opt, {}
+
+    def step(self, step: int) -> None:
+        """One Adam step on a random batch of training frames, then the projection."""
+        from dynmri.physics.nufft import density
+        from dynmri.sampling.trajectories import project_to_limits
+
+        cfg, n = self.cfg, self.n
+        if step and step % self.per_stage == 0 and self.d > 1:
+            self._upsample()
+        k = interpolate(self.p, self.Ns)
+        self.nufft.k = k[None]
+        self.nufft.refresh()
+        w = density(k.detach(), (n, n), cfg.density)
+        idx = torch.randint(self.frames.shape[0], (cfg.batch,), generator=self.gen)
+        x = self.frames[idx][:, None]  # (B, 1, H, W)
+        loss = image_loss(self.nufft.adj_op(self.nufft.op(x) * w[None]), x, cfg.objective)
+        self.opt.zero_grad()
+        loss.backward()
+        before = self.p.detach().clone()  # feasible: the projected previous iterate
+        self.opt.step()
+        with torch.no_grad():
+            self.p.copy_(project_to_limits(self.p.detach(), n, cfg.limits, decimation=self._ratio(self.p), n_iter=cfg.proj_iters,
+                                           state=self.proj_state, fallback=before))
+        self.losses.append(float(loss.detach()))
+        if (step + 1) % cfg.snapshot_every == 0 or step + 1 == cfg.steps:
+            self.snapshots.append(self._full().numpy().copy())
+
+    def finish(self) -> dict:
+        """Score the last stage, project the best stage's readouts at full rate, check the limits."""
+        from dynmri.sampling.trajectories import project_to_limits, violations
+
+        lim, n = self.cfg.limits, self.n
+        with torch.no_grad():
+            k = project_to_limits(self._full(), n, lim, n_iter=5000).float()
+        self._score_stage(k)
+        with torch.no_grad():  # an earlier stage's interpolated control points: check at full rate
+            k = project_to_limits(self.best["k"], n, lim, n_iter=5000).float()
+        viol = violations(k, n, lim)
+        if viol["gradient_violations"] or viol["slew_violations"] or viol["outside_box"]:
+            raise ParameterError(f"the learned trajectory violates the limits: {viol}")
+        return {"trajectory": k.numpy(), "losses": self.losses, "snapshots": self.snapshots, "violations": viol,
+                "stage_losses": self.stage_losses, "selected_loss": self.best["loss"], "image_size": n, "init": self.k0.numpy()}
 
 
 def compare(cfg: LearnTrajectoryConfig, trajectories: dict[str, np.ndarray], cg_iters: int = 0) -> dict:

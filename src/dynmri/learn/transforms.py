@@ -29,115 +29,118 @@ torch.Size([1, 2, 6, 32, 32])
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
+from deepinv.transform import Transform
 
 from dynmri.errors import ParameterError
-
-
-def _transform_base():
-    from deepinv.transform import Transform
-
-    return Transform
 
 
 def _rng(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
 
 
-def random_choice(*members, seed: int = 0):
+class RandomChoice(Transform):
+    """Apply one of ``members``, drawn uniformly at each call from its own seeded generator;
+    each member handles video input by its own rule (see the module doc)."""
+
+    def __init__(self, members, seed: int = 0):
+        if not members:
+            raise ParameterError("random_choice needs at least one transform")
+        super().__init__(flatten_video_input=False, rng=_rng(seed))
+        self.members = torch.nn.ModuleList(members)
+        self.recent_choice = None
+
+    def get_params(self, x: torch.Tensor) -> dict:
+        k = int(torch.randint(len(self.members), (1,), generator=self.rng))
+        self.recent_choice = k
+        return {"choice": k, **self.members[k].get_params(x)}
+
+    def transform(self, x: torch.Tensor, choice: int | None = None, **params) -> torch.Tensor:
+        k = self.recent_choice if choice is None else int(choice)
+        return self.members[k].transform(x, **params)
+
+    def inverse(self, x: torch.Tensor, choice: int | None = None, **params) -> torch.Tensor:
+        k = self.recent_choice if choice is None else int(choice)
+        return self.members[k].inverse(x, **params)
+
+
+def random_choice(*members, seed: int = 0) -> RandomChoice:
     """A transform that applies one of ``members``, drawn uniformly at each call (seeded)."""
-    Transform = _transform_base()
-
-    class RandomChoice(Transform):
-        def __init__(self):
-            super().__init__(flatten_video_input=False, rng=_rng(seed))
-            self.members = torch.nn.ModuleList(members)
-            self.recent_choice = None
-
-        def get_params(self, x: torch.Tensor) -> dict:
-            k = int(torch.randint(len(self.members), (1,), generator=self.rng))
-            self.recent_choice = k
-            return {"choice": k, **self.members[k].get_params(x)}
-
-        def transform(self, x: torch.Tensor, choice: int | None = None, **params) -> torch.Tensor:
-            k = self.recent_choice if choice is None else int(choice)
-            return self.members[k].transform(x, **params)
-
-        def inverse(self, x: torch.Tensor, choice: int | None = None, **params) -> torch.Tensor:
-            k = self.recent_choice if choice is None else int(choice)
-            return self.members[k].inverse(x, **params)
-
-    if not members:
-        raise ParameterError("random_choice needs at least one transform")
-    return RandomChoice()
+    return RandomChoice(members, seed)
 
 
-def compose(*members, seed: int = 0):
+class Compose(Transform):
+    r"""Apply every member in turn, :math:`T = T_k \circ \dots \circ T_1`, each with fresh
+    parameters per call."""
+
+    def __init__(self, members, seed: int = 0):
+        if not members:
+            raise ParameterError("compose needs at least one transform")
+        super().__init__(flatten_video_input=False, rng=_rng(seed))
+        self.members = torch.nn.ModuleList(members)
+        self.recent_params = None
+
+    def get_params(self, x: torch.Tensor) -> dict:
+        self.recent_params = [m.get_params(x) for m in self.members]
+        return {"parts": self.recent_params}
+
+    def transform(self, x: torch.Tensor, parts: list | None = None, **_) -> torch.Tensor:
+        for m, p in zip(self.members, self.recent_params if parts is None else parts, strict=True):
+            x = m.transform(x, **p)
+        return x
+
+    def inverse(self, x: torch.Tensor, parts: list | None = None, **_) -> torch.Tensor:
+        for m, p in zip(reversed(self.members), reversed(self.recent_params if parts is None else parts), strict=True):
+            x = m.inverse(x, **p)
+        return x
+
+
+def compose(*members, seed: int = 0) -> Compose:
     r"""A transform that applies every member in turn, :math:`T = T_k \circ \dots \circ T_1`, each
     with fresh parameters per call: an element of the group the members generate (deepinv's
     ``A * B`` inherits ``flatten_video_input`` from ``A``, as ``A | B`` does). ``seed`` is
     unused (each member owns its generator) and kept for a signature like :func:`random_choice`."""
-    Transform = _transform_base()
-
-    class Compose(Transform):
-        def __init__(self):
-            super().__init__(flatten_video_input=False, rng=_rng(seed))
-            self.members = torch.nn.ModuleList(members)
-            self.recent_params = None
-
-        def get_params(self, x: torch.Tensor) -> dict:
-            self.recent_params = [m.get_params(x) for m in self.members]
-            return {"parts": self.recent_params}
-
-        def transform(self, x: torch.Tensor, parts: list | None = None, **_) -> torch.Tensor:
-            for m, p in zip(self.members, self.recent_params if parts is None else parts, strict=True):
-                x = m.transform(x, **p)
-            return x
-
-        def inverse(self, x: torch.Tensor, parts: list | None = None, **_) -> torch.Tensor:
-            for m, p in zip(reversed(self.members), reversed(self.recent_params if parts is None else parts), strict=True):
-                x = m.inverse(x, **p)
-            return x
-
-    if not members:
-        raise ParameterError("compose needs at least one transform")
-    return Compose()
+    return Compose(members, seed)
 
 
-def smooth_warp(strength: float = 0.04, grid: int = 4, n_trans: int = 1, seed: int = 0):
+class SmoothWarp(Transform):
+    """Random smooth diffeomorphism (see :func:`smooth_warp`)."""
+
+    def __init__(self, strength: float = 0.04, grid: int = 4, n_trans: int = 1, seed: int = 0):
+        if strength < 0 or grid < 2:
+            raise ParameterError("smooth_warp needs strength >= 0 and grid >= 2")
+        super().__init__(n_trans=n_trans, flatten_video_input=True, rng=_rng(seed))
+        self.strength, self.grid = strength, grid
+
+    def _get_params(self, x: torch.Tensor) -> dict:
+        coarse = torch.randn(self.n_trans, 2, self.grid, self.grid, generator=self.rng) * self.strength
+        return {"field": coarse}
+
+    def _transform(self, x: torch.Tensor, field: torch.Tensor = None, **kwargs) -> torch.Tensor:
+        B, _, H, W = x.shape
+        disp = F.interpolate(field.to(x.device, x.dtype), size=(H, W), mode="bicubic", align_corners=True)
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, H, device=x.device, dtype=x.dtype), torch.linspace(-1, 1, W, device=x.device, dtype=x.dtype), indexing="ij")
+        base = torch.stack((xs, ys), dim=-1)  # (H, W, 2) as grid_sample wants (x, y)
+        outs = []
+        for d in disp:
+            g = (base + d.permute(1, 2, 0)).expand(B, H, W, 2)
+            outs.append(F.grid_sample(x, g, mode="bicubic", padding_mode="reflection", align_corners=True))
+        return torch.cat(outs, dim=0)
+
+    def inverse(self, x: torch.Tensor, field: torch.Tensor = None, **params) -> torch.Tensor:
+        return self.transform(x, field=-field)  # first-order inverse of a small field
+
+
+def smooth_warp(strength: float = 0.04, grid: int = 4, n_trans: int = 1, seed: int = 0) -> SmoothWarp:
     r"""Random smooth diffeomorphism: a displacement field drawn on a ``grid x grid`` lattice
     (Gaussian, std ``strength`` in normalised [-1, 1] units), upsampled bicubically, applied by
     bicubic ``grid_sample`` with reflection padding (a warp and its approximate inverse give back
     Sunnybrook frames at 38-46 dB PSNR, 38-42 dB with bilinear sampling). The same field warps every frame and both
     channels of a video; a fresh field is drawn per call."""
-    Transform = _transform_base()
-    if strength < 0 or grid < 2:
-        raise ParameterError("smooth_warp needs strength >= 0 and grid >= 2")
-
-    class SmoothWarp(Transform):
-        def __init__(self):
-            super().__init__(n_trans=n_trans, flatten_video_input=True, rng=_rng(seed))
-
-        def _get_params(self, x: torch.Tensor) -> dict:
-            coarse = torch.randn(self.n_trans, 2, grid, grid, generator=self.rng) * strength
-            return {"field": coarse}
-
-        def _transform(self, x: torch.Tensor, field: torch.Tensor = None, **kwargs) -> torch.Tensor:
-            B, _, H, W = x.shape
-            disp = F.interpolate(field.to(x.device, x.dtype), size=(H, W), mode="bicubic", align_corners=True)
-            ys, xs = torch.meshgrid(torch.linspace(-1, 1, H, device=x.device, dtype=x.dtype), torch.linspace(-1, 1, W, device=x.device, dtype=x.dtype), indexing="ij")
-            base = torch.stack((xs, ys), dim=-1)  # (H, W, 2) as grid_sample wants (x, y)
-            outs = []
-            for d in disp:
-                g = (base + d.permute(1, 2, 0)).expand(B, H, W, 2)
-                outs.append(F.grid_sample(x, g, mode="bicubic", padding_mode="reflection", align_corners=True))
-            return torch.cat(outs, dim=0)
-
-        def inverse(self, x: torch.Tensor, field: torch.Tensor = None, **params) -> torch.Tensor:
-            return self.transform(x, field=-field)  # first-order inverse of a small field
-
-    return SmoothWarp()
+    return SmoothWarp(strength, grid, n_trans, seed)
 
 
 def time_shift(seed: int = 0, padding: str = "wrap"):
@@ -167,6 +170,47 @@ def _shear(x: torch.Tensor, amount: float, axis: int) -> torch.Tensor:
     return torch.fft.ifft(torch.fft.fft(x, dim=axis) * phase, dim=axis).real
 
 
+class FourierRotate(Transform):
+    """Exact rotation by quarter turns and three Fourier shears (see :func:`rotate`)."""
+
+    def __init__(self, max_angle: float = 180.0, seed: int = 0):
+        super().__init__(n_trans=1, flatten_video_input=True, rng=_rng(seed))
+        self.max_angle = max_angle
+
+    def _get_params(self, x: torch.Tensor) -> dict:
+        return {"theta": (torch.rand(self.n_trans, generator=self.rng, dtype=torch.float64) * 2 - 1) * self.max_angle}
+
+    @staticmethod
+    def _quarter_turns(x: torch.Tensor, theta: float) -> tuple[int, float]:
+        k = round(theta / 90.0)
+        if x.shape[-1] != x.shape[-2] and k % 2:  # quarter turns of a rectangle change its shape
+            k -= 1 if theta < 90 * k else -1
+        return k, theta - 90.0 * k
+
+    @staticmethod
+    def _shears(x: torch.Tensor, phi: float) -> torch.Tensor:
+        if phi == 0:
+            return x
+        r = math.radians(phi)
+        a, b = -math.tan(r / 2), math.sin(r)
+        return _shear(_shear(_shear(x, a, -1), b, -2), a, -1)
+
+    def invert_params(self, params: dict) -> dict:
+        # the exact inverse undoes the shears, then the quarter turns (they do not commute)
+        return {"theta": -params["theta"], "inverse": torch.ones_like(params["theta"])}
+
+    def _transform(self, x: torch.Tensor, theta: torch.Tensor = None, inverse=None, **kwargs) -> torch.Tensor:
+        outs = []
+        for t in theta.tolist():
+            if inverse is None:
+                k, phi = self._quarter_turns(x, t)
+                outs.append(self._shears(torch.rot90(x, -k, dims=(-2, -1)), phi))
+            else:
+                k, phi = self._quarter_turns(x, -t)
+                outs.append(torch.rot90(self._shears(x, -phi), k, dims=(-2, -1)))
+        return torch.cat(outs, dim=0)
+
+
 def rotate(seed: int = 0, interpolation: str = "fourier", max_angle: float = 180.0):
     r"""Random in-plane rotation of every frame by one angle :math:`\theta \sim U(-m, m)` degrees.
 
@@ -190,48 +234,7 @@ def rotate(seed: int = 0, interpolation: str = "fourier", max_angle: float = 180
         raise ParameterError(f"interpolation must be 'fourier' or 'bilinear', got {interpolation!r}")
     if not 0 < max_angle <= 180:
         raise ParameterError(f"max_angle must be in (0, 180] degrees, got {max_angle}")
-    Transform = _transform_base()
-
-    class FourierRotate(Transform):
-        def __init__(self):
-            super().__init__(n_trans=1, flatten_video_input=True, rng=_rng(seed))
-
-        def _get_params(self, x: torch.Tensor) -> dict:
-            return {"theta": (torch.rand(self.n_trans, generator=self.rng, dtype=torch.float64) * 2 - 1) * max_angle}
-
-        @staticmethod
-        def _quarter_turns(x: torch.Tensor, theta: float) -> tuple[int, float]:
-            k = round(theta / 90.0)
-            if x.shape[-1] != x.shape[-2] and k % 2:  # quarter turns of a rectangle change its shape
-                k -= 1 if theta < 90 * k else -1
-            return k, theta - 90.0 * k
-
-        @staticmethod
-        def _shears(x: torch.Tensor, phi: float) -> torch.Tensor:
-            import math
-
-            if phi == 0:
-                return x
-            r = math.radians(phi)
-            a, b = -math.tan(r / 2), math.sin(r)
-            return _shear(_shear(_shear(x, a, -1), b, -2), a, -1)
-
-        def invert_params(self, params: dict) -> dict:
-            # the exact inverse undoes the shears, then the quarter turns (they do not commute)
-            return {"theta": -params["theta"], "inverse": torch.ones_like(params["theta"])}
-
-        def _transform(self, x: torch.Tensor, theta: torch.Tensor = None, inverse=None, **kwargs) -> torch.Tensor:
-            outs = []
-            for t in theta.tolist():
-                if inverse is None:
-                    k, phi = self._quarter_turns(x, t)
-                    outs.append(self._shears(torch.rot90(x, -k, dims=(-2, -1)), phi))
-                else:
-                    k, phi = self._quarter_turns(x, -t)
-                    outs.append(torch.rot90(self._shears(x, -phi), k, dims=(-2, -1)))
-            return torch.cat(outs, dim=0)
-
-    return FourierRotate()
+    return FourierRotate(max_angle, seed)
 
 
 def cpab(seed: int = 0):

@@ -32,7 +32,6 @@ Examples
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -141,23 +140,7 @@ def make_trajectory(kind: str, n: int, accel: float, frames: int, n_samples: int
 
 
 # ---------------------------------------------------------------------------- hardware limits
-GAMMA = 42.576e6  # Hz/T
-
-
-@dataclass
-class ScannerLimits:
-    """Gradient hardware: ``gmax`` (T/m), ``smax`` (T/m/s), ``raster`` (s), ``fov`` (m)."""
-
-    gmax: float = 0.040
-    smax: float = 150.0
-    raster: float = 4e-6
-    fov: float = 0.2
-
-    def steps(self, n: int) -> tuple[float, float]:
-        """Largest first and second differences (cycles/pixel) of a feasible readout."""
-        a = GAMMA * self.gmax * self.raster * self.fov / n
-        b = GAMMA * self.smax * self.raster**2 * self.fov / n
-        return a, b
+from dynmri.config import GAMMA, ScannerLimits  # noqa: E402  (the hardware limits are a config)
 
 
 def waveforms(k: torch.Tensor, n: int, limits: ScannerLimits) -> tuple[torch.Tensor, torch.Tensor]:
