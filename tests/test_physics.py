@@ -1,12 +1,28 @@
-"""Shared operator tests: every entry of dynmri.physics.cartesian.PHYSICS is enrolled here."""
+"""The MRI operators: classes and capabilities, the PHYSICS registry, the operator of an
+acquisition, per-frame masks, shape errors, RSS. Adjointness, gradients, dtypes, devices and
+isometries of every operator: tests/test_operators.py."""
 
+import numpy as np
 import pytest
 import torch
+from deepinv.physics import DynamicMRI, LinearPhysics
 
-from conftest import devices
-from dynmri.errors import ShapeError
-from dynmri.physics.cartesian import PHYSICS, make_physics, rss
-from dynmri.sampling.masks import make_mask
+from dynmri.errors import ParameterError, ShapeError
+from dynmri.physics import (
+    PHYSICS,
+    CoilwiseMRI,
+    DynamicMultiCoilMRI,
+    DynamicSingleCoilMRI,
+    MRIOperator,
+    NonCartesianMRI,
+    coilwise_mri,
+    dynamic_mri,
+    dynamic_multicoil_mri,
+    get_physics,
+    make_physics,
+    noncartesian_mri,
+    rss,
+)
 from dynmri.sampling.trajectories import radial
 
 B, N, T, H, W = 2, 3, 4, 16, 32
@@ -18,93 +34,106 @@ def _maps(dtype=torch.complex128):
     return m / m.abs().pow(2).sum(1, keepdim=True).sqrt()
 
 
-def _trajectory(mask):
-    """Non-Cartesian stand-in for a mask: golden-angle radial, or the Cartesian grid for a full mask."""
-    if bool(mask.all()):
-        g0, g1 = torch.arange(-H // 2, H // 2) / H, torch.arange(-W // 2, W // 2) / W
-        grid = torch.stack(torch.meshgrid(g0, g1, indexing="ij"), dim=-1).reshape(1, H * W, 2)
-        return grid[None].expand(T, 1, H * W, 2).double()
-    return radial(5, 48, T).double()
+def _operators():
+    mask = torch.ones(B, T, H, W)
+    return {
+        "cartesian": dynamic_mri(mask),
+        "cartesian-multicoil": dynamic_multicoil_mri(mask, _maps()),
+        "cartesian-coilwise": coilwise_mri(mask),
+        "noncartesian": noncartesian_mri(radial(4, 16, T), (H, W)),
+        "noncartesian-multicoil": noncartesian_mri(radial(4, 16, T), (H, W), _maps()[0]),
+    }
 
 
-M = 5 * 48
-# each registered operator: how to build it from a mask, its image and k-space shapes, and the
-# accuracy of A^H A = I on a full grid (NUFFTs: finufft tolerance 1e-6, pointwise about 1e-5)
-CASES = {
-    "cartesian": (lambda mask, dev: PHYSICS["cartesian"](mask, device=dev), (B, 2, T, H, W), (B, 2, T, H, W), 1e-10),
-    "cartesian-multicoil": (lambda mask, dev: PHYSICS["cartesian-multicoil"](mask, _maps().to(dev), device=dev), (B, 2, T, H, W), (B, 2, N, T, H, W), 1e-10),
-    "cartesian-coilwise": (lambda mask, dev: PHYSICS["cartesian-coilwise"](mask, device=dev), (B, 2, N, T, H, W), (B, 2, N, T, H, W), 1e-10),
-    "noncartesian": (lambda mask, dev: PHYSICS["noncartesian"](_trajectory(mask), (H, W), device=dev), (B, 2, T, H, W), (B, 2, T, M), 1e-4),
-    "noncartesian-multicoil": (lambda mask, dev: PHYSICS["noncartesian"](_trajectory(mask), (H, W), _maps()[0].to(dev), device=dev), (B, 2, T, H, W), (B, 2, N, T, M), 1e-4),
+# capabilities declared by each operator: (class, multicoil, coilwise, noncartesian)
+DECLARED = {
+    "cartesian": (DynamicSingleCoilMRI, False, False, False),
+    "cartesian-multicoil": (DynamicMultiCoilMRI, True, False, False),
+    "cartesian-coilwise": (CoilwiseMRI, True, True, False),
+    "noncartesian": (NonCartesianMRI, False, False, True),
+    "noncartesian-multicoil": (NonCartesianMRI, True, False, True),
 }
 
 
-def test_every_operator_is_enrolled():
-    assert {c.removesuffix("-multicoil") if c.startswith("non") else c for c in CASES} == set(PHYSICS)
+@pytest.mark.parametrize("name", list(DECLARED))
+def test_every_operator_is_a_class_with_declared_capabilities(name):
+    op = _operators()[name]
+    cls, multicoil, coilwise, noncartesian = DECLARED[name]
+    assert type(op) is cls
+    assert isinstance(op, LinearPhysics) and isinstance(op, MRIOperator)
+    assert (op.multicoil, op.coilwise, op.noncartesian) == (multicoil, coilwise, noncartesian)
+    assert PHYSICS.meta(name.removesuffix("-multicoil") if name.startswith("non") else name)["operator"] is cls
 
 
-def build(name, device, mask=None):
-    mask = make_mask("gaussian", (T, H, W), 4, n=B, seed=0) if mask is None else mask
-    return CASES[name][0](mask.to(device), device)
+def test_single_coil_is_a_deepinv_dynamic_mri():
+    assert issubclass(DynamicSingleCoilMRI, DynamicMRI)
 
 
-def shape(name):
-    return CASES[name][1]
+def test_fourier_normal_mask_only_where_the_normal_operator_is_fourier_diagonal():
+    """ifftshift(M^2) for single-coil and coil-wise Cartesian (the fast path of compressed
+    sensing), None with coil maps, for the NUFFT and for odd image sides."""
+    mask = (torch.rand(B, T, H, W, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    expected = torch.fft.ifftshift(mask, dim=(-2, -1))
+    assert torch.equal(dynamic_mri(mask).fourier_normal_mask(), expected)
+    assert torch.equal(coilwise_mri(mask).fourier_normal_mask(), expected[:, None])
+    for name in ("cartesian-multicoil", "noncartesian", "noncartesian-multicoil"):
+        assert _operators()[name].fourier_normal_mask() is None, name
+    assert dynamic_mri(torch.ones(T, H + 1, W)).fourier_normal_mask() is None
 
 
-def yshape(name, full=False):
-    if full and name.startswith("non"):
-        return CASES[name][2][:-1] + (H * W,)
-    return CASES[name][2]
+def test_compressed_sensing_takes_the_fast_path_from_the_declared_mask():
+    from dynmri.recon.cs import _shifted_mask
+
+    mask = torch.ones(1, T, H, W)
+    ops = _operators()
+    assert _shifted_mask(dynamic_mri(mask), torch.zeros(B, 2, T, H, W)).shape == (B, T, H, W)
+    assert _shifted_mask(coilwise_mri(mask), torch.zeros(B, 2, N, T, H, W)).shape == (B, 1, T, H, W)
+    assert _shifted_mask(ops["cartesian-multicoil"], torch.zeros(B, 2, N, T, H, W)) is None
+    assert _shifted_mask(ops["noncartesian"], torch.zeros(B, 2, T, 64)) is None
 
 
-def _inner(a, b):
-    return torch.sum(a * b).item()
+def test_fourier_normal_mask_gives_the_normal_operator():
+    mask = (torch.rand(1, T, H, W, generator=torch.Generator().manual_seed(1)) > 0.5).float()
+    x = torch.randn(1, 2, T, H, W, dtype=torch.float64)
+    for op, xx in ((dynamic_mri(mask), x), (coilwise_mri(mask), x[:, :, None].expand(-1, -1, N, -1, -1, -1))):
+        z = torch.fft.ifft2(op.fourier_normal_mask() * torch.fft.fft2(torch.complex(xx[:, 0], xx[:, 1])))
+        assert torch.allclose(torch.stack((z.real, z.imag), dim=1), op.A_adjoint(op.A(xx)), atol=1e-12)
 
 
-@pytest.mark.parametrize("device", devices())
-@pytest.mark.parametrize("name", list(CASES))
-def test_adjointness(name, device):
-    torch.manual_seed(0)
-    physics = build(name, device)
-    g = torch.Generator().manual_seed(1)
-    x = torch.randn(shape(name), dtype=torch.float64, generator=g).to(device)
-    Ax = physics.A(x)
-    y = torch.randn(Ax.shape, dtype=torch.float64, generator=g).to(device)
-    lhs, rhs = _inner(Ax, y), _inner(x, physics.A_adjoint(y))
-    assert abs(lhs - rhs) / abs(lhs) < 1e-5
-    assert Ax.shape == yshape(name)
+def test_get_physics_builds_by_name_and_names_the_choices():
+    mask = torch.ones(T, H, W)
+    assert isinstance(get_physics("cartesian", mask=mask), DynamicSingleCoilMRI)
+    assert isinstance(get_physics("cartesian-coilwise", mask=mask), CoilwiseMRI)
+    with pytest.raises(ParameterError, match="valid: cartesian, cartesian-multicoil, cartesian-coilwise, noncartesian"):
+        get_physics("spiral", mask=mask)
+    with pytest.raises(ParameterError, match="unknown option 'maps'"):
+        get_physics("cartesian", mask=mask, maps=None)
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_adjointness_float32(name):
-    physics = build(name, "cpu")
-    g = torch.Generator().manual_seed(2)
-    x = torch.randn(shape(name), generator=g)
-    Ax = physics.A(x)
-    y = torch.randn(Ax.shape, generator=g)
-    lhs, rhs = _inner(Ax.double(), y.double()), _inner(x.double(), physics.A_adjoint(y).double())
-    assert abs(lhs - rhs) / abs(lhs) < 1e-5
+@pytest.mark.parametrize("kind", ["single", "maps", "coilwise", "noncartesian"])
+def test_acquisition_physics_picks_the_registered_operator(kind):
+    from dynmri.data.files import Acquisition
+    from dynmri.recon.methods import _slice_inputs, acquisition_physics
 
-
-@pytest.mark.parametrize("name", list(CASES))
-def test_gradient_matches_adjoint(name):
-    """autograd of 0.5||Ax - y||^2 equals A^H(Ax - y)."""
-    physics = build(name, "cpu")
-    g = torch.Generator().manual_seed(3)
-    x = torch.randn(shape(name), dtype=torch.float64, generator=g, requires_grad=True)
-    y = physics.A(torch.randn(shape(name), dtype=torch.float64, generator=g))
-    (0.5 * (physics.A(x) - y).pow(2).sum()).backward()
-    expected = physics.A_adjoint(physics.A(x.detach()) - y)
-    assert torch.allclose(x.grad, expected, atol=1e-10)
-
-
-@pytest.mark.parametrize("name", list(CASES))
-def test_full_mask_is_an_isometry(name):
-    physics = build(name, "cpu", mask=torch.ones(B, T, H, W))
-    x = torch.randn(shape(name), dtype=torch.float64)
-    assert physics.A(x).shape == yshape(name, full=True)
-    assert torch.allclose(physics.A_adjoint(physics.A(x)), x, atol=CASES[name][3])
+    S, Tn, n = 1, 3, 16
+    rng = np.random.default_rng(0)
+    target = rng.standard_normal((S, Tn, n, n)).astype(np.complex64)
+    fields = {"target": target, "meta": {"source": "test"}}
+    if kind == "noncartesian":
+        k = radial(4, 16, Tn).numpy()
+        fields |= {"kspace": np.zeros((S, Tn, 64), np.complex64), "trajectory": k}
+    else:
+        coils = (N,) if kind != "single" else ()
+        fields |= {"kspace": np.zeros((S, *coils, Tn, n, n), np.complex64), "mask": np.ones((S, Tn, n, n), np.uint8)}
+        if kind == "maps":
+            fields["coil_maps"] = np.ones((S, N, n, n), np.complex64) / np.sqrt(N)
+    acq = Acquisition(**fields)
+    _, mask, maps = _slice_inputs(acq, 0, "cpu")
+    op = acquisition_physics(acq, mask, maps, "cpu", 1)
+    expected = {"single": DynamicSingleCoilMRI, "maps": DynamicMultiCoilMRI, "coilwise": CoilwiseMRI, "noncartesian": NonCartesianMRI}[kind]
+    assert type(op) is expected
+    frames = op.nufft.frames if kind == "noncartesian" else op.mask.shape[2]
+    assert frames == Tn - 1  # frames t0:t1 only
 
 
 def test_each_frame_uses_its_own_mask():
@@ -124,6 +153,8 @@ def test_shape_errors():
         make_physics(torch.ones(B, T, H, W), torch.ones(B, N, H + 1, W, dtype=torch.complex64))
     with pytest.raises(ShapeError):
         rss(torch.zeros(1, 2, T, H, W))
+    with pytest.raises(ShapeError):
+        coilwise_mri(torch.ones(T, H, W)).A(torch.zeros(1, 2, T, H, W))
 
 
 def test_rss_of_fully_sampled_multicoil_is_magnitude():

@@ -51,5 +51,6 @@ def zero_init(layer: nn.Module) -> nn.Module:
 def initial_estimate(y: torch.Tensor, physics) -> torch.Tensor:
     """The networks' starting point: :math:`A^H y`, or the density-compensated adjoint
     :math:`A^H D y` for non-Cartesian operators (whose plain adjoint is not an image estimate)."""
-    dcomp = getattr(physics, "A_dagger_dcomp", None)
-    return physics.A_adjoint(y) if dcomp is None else dcomp(y)
+    from dynmri.physics.nufft import NonCartesianMRI
+
+    return physics.A_dagger_dcomp(y) if isinstance(physics, NonCartesianMRI) else physics.A_adjoint(y)

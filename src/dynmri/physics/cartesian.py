@@ -1,4 +1,8 @@
-r"""Dynamic Cartesian MRI forward operators (deepinv ``LinearPhysics``).
+r"""Dynamic Cartesian MRI forward operators (deepinv ``LinearPhysics``), one top-level class each:
+:class:`DynamicSingleCoilMRI` (a deepinv ``DynamicMRI``), :class:`DynamicMultiCoilMRI` (a
+deepinv ``MultiCoilMRI``) and :class:`CoilwiseMRI` (coil images, no maps), built from dynmri's
+shapes by :func:`dynamic_mri`, :func:`dynamic_multicoil_mri`, :func:`coilwise_mri` and
+:func:`make_physics`, and registered in :data:`~dynmri.physics.base.PHYSICS`.
 
 Shapes (``B`` batch, ``N`` coils, ``T`` frames, ``H x W`` image; real/imag at dim 1):
 
@@ -31,8 +35,14 @@ from __future__ import annotations
 import warnings
 
 import torch
+from deepinv.physics import DynamicMRI, LinearPhysics, MultiCoilMRI
+from deepinv.utils.mixins import MRIMixin
 
 from dynmri.errors import ShapeError
+from dynmri.physics.base import PHYSICS, MRIOperator, shifted_mask_square
+
+__all__ = ["CoilwiseMRI", "DynamicMultiCoilMRI", "DynamicSingleCoilMRI", "NonCartesianMRI", "PHYSICS", "coilwise_mri",
+           "dynamic_mri", "dynamic_multicoil_mri", "make_physics", "noncartesian_mri", "rss"]
 
 
 def _as_physics_mask(mask: torch.Tensor) -> torch.Tensor:
@@ -44,101 +54,118 @@ def _as_physics_mask(mask: torch.Tensor) -> torch.Tensor:
     return mask[:, None].float()
 
 
-def _multicoil_class():
-    from deepinv.physics import MultiCoilMRI
-    from deepinv.utils.mixins import MRIMixin
+class DynamicSingleCoilMRI(MRIOperator, DynamicMRI):
+    r"""Single-coil dynamic Cartesian MRI :math:`y_t = M_t F x_t` (deepinv ``DynamicMRI``).
 
-    class DynamicMultiCoilMRI(MultiCoilMRI):
-        r"""Multi-coil dynamic Cartesian MRI: :math:`y_{n,t} = M_t F (S_n x_t)`.
+    Constructed like deepinv's ``DynamicMRI`` (mask ``(B, C, T, H, W)``); :func:`dynamic_mri`
+    takes dynmri's ``(B, T, H, W)`` mask. :math:`A^H A = F_c^H M^2 F_c` is diagonal in the
+    Fourier domain (:meth:`fourier_normal_mask`).
+    """
 
-        deepinv's ``MultiCoilMRI`` handles ``(B, 2, T, H, W)`` videos once the coil maps carry
-        a singleton time axis ``(B, N, 1, H, W)`` and the mask is ``(B, 2, T, H, W)``; this
-        class does those reshapes and silences the spurious img_size warning they cause.
-        """
-
-        @staticmethod
-        def check_mask(mask=None, three_d=False):
-            if mask is None:
-                return None
-            while mask.ndim < 5:
-                mask = mask.unsqueeze(0)
-            return MRIMixin.check_mask(mask, three_d=True)
-
-        @staticmethod
-        def check_coil_maps(coil_maps, three_d=False):
-            while coil_maps.ndim < 4:
-                coil_maps = coil_maps.unsqueeze(0)
-            if coil_maps.ndim == 4:
-                coil_maps = coil_maps.unsqueeze(2)
-            if not coil_maps.is_complex():
-                raise ShapeError("coil_maps must be a complex tensor (B, N, H, W)")
-            return coil_maps
-
-        def update_parameters(self, *args, **kwargs):
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="After updating parameters, img_size")
-                super().update_parameters(*args, **kwargs)
-
-    return DynamicMultiCoilMRI
+    def fourier_normal_mask(self) -> torch.Tensor | None:
+        """``ifftshift(M^2)`` ``(B, T, H, W)``, or None for odd H or W."""
+        return shifted_mask_square(self.mask[:, 0])
 
 
-def dynamic_mri(mask: torch.Tensor, device=None):
-    """Single-coil dynamic MRI (deepinv ``DynamicMRI``) with ``mask (B, T, H, W)``."""
-    from deepinv.physics import DynamicMRI
+class DynamicMultiCoilMRI(MRIOperator, MultiCoilMRI):
+    r"""Multi-coil dynamic Cartesian MRI: :math:`y_{n,t} = M_t F (S_n x_t)`.
 
-    return DynamicMRI(mask=_as_physics_mask(mask).to(device or mask.device), device=device or mask.device)
+    deepinv's ``MultiCoilMRI`` handles ``(B, 2, T, H, W)`` videos once the coil maps carry
+    a singleton time axis ``(B, N, 1, H, W)`` and the mask is ``(B, 2, T, H, W)``; this
+    class does those reshapes and silences the spurious img_size warning they cause.
+    Constructed like ``MultiCoilMRI``; :func:`dynamic_multicoil_mri` takes dynmri's shapes.
+    """
+
+    multicoil = True
+
+    @staticmethod
+    def check_mask(mask=None, three_d=False):
+        if mask is None:
+            return None
+        while mask.ndim < 5:
+            mask = mask.unsqueeze(0)
+        return MRIMixin.check_mask(mask, three_d=True)
+
+    @staticmethod
+    def check_coil_maps(coil_maps, three_d=False):
+        while coil_maps.ndim < 4:
+            coil_maps = coil_maps.unsqueeze(0)
+        if coil_maps.ndim == 4:
+            coil_maps = coil_maps.unsqueeze(2)
+        if not coil_maps.is_complex():
+            raise ShapeError("coil_maps must be a complex tensor (B, N, H, W)")
+        return coil_maps
+
+    def update_parameters(self, *args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="After updating parameters, img_size")
+            super().update_parameters(*args, **kwargs)
 
 
-def dynamic_multicoil_mri(mask: torch.Tensor, coil_maps: torch.Tensor, device=None):
+class CoilwiseMRI(MRIOperator, MRIMixin, LinearPhysics):
+    r"""Coil-by-coil Cartesian MRI without coil maps: :math:`y_{n,t} = M_t F x_{n,t}`.
+
+    Images and k-space are both ``(B, 2, N, T, H, W)``; used by calibrationless methods, which
+    reconstruct every coil image.
+
+    Parameters
+    ----------
+    mask : torch.Tensor
+        ``(T, H, W)`` or ``(B, T, H, W)`` in {0, 1}; kept as the buffer ``mask`` ``(B, 2, T, H, W)``.
+    device : torch.device or str, optional
+        Default: the mask's device.
+    """
+
+    multicoil = True
+    coilwise = True
+
+    def __init__(self, mask: torch.Tensor, device=None):
+        device = device or mask.device
+        super().__init__(device=device)
+        m = _as_physics_mask(mask).to(device)  # (B, 1, T, H, W)
+        self.register_buffer("mask", m.expand(-1, 2, -1, -1, -1))
+
+    def _m(self) -> torch.Tensor:
+        return self.mask[:, :1, None]  # (B, 1, 1, T, H, W)
+
+    def A(self, x, **_):
+        if x.ndim != 6:
+            raise ShapeError(f"coil images must be (B, 2, N, T, H, W), got shape {tuple(x.shape)}")
+        return self._m() * self.from_torch_complex(self.fft(torch.complex(x[:, 0], x[:, 1])))
+
+    def A_adjoint(self, y, **_):
+        my = self._m() * y
+        return self.from_torch_complex(self.ifft(torch.complex(my[:, 0], my[:, 1])))
+
+    def fourier_normal_mask(self) -> torch.Tensor | None:
+        """``ifftshift(M^2)`` ``(B, 1, T, H, W)`` (the same for every coil), or None for odd H or W."""
+        m = shifted_mask_square(self.mask[:, 0])
+        return None if m is None else m[:, None]
+
+
+@PHYSICS.register("cartesian", operator=DynamicSingleCoilMRI)
+def dynamic_mri(mask: torch.Tensor, device=None) -> DynamicSingleCoilMRI:
+    """Single-coil dynamic MRI (:class:`DynamicSingleCoilMRI`) with ``mask (B, T, H, W)``."""
+    return DynamicSingleCoilMRI(mask=_as_physics_mask(mask).to(device or mask.device), device=device or mask.device)
+
+
+@PHYSICS.register("cartesian-multicoil", operator=DynamicMultiCoilMRI)
+def dynamic_multicoil_mri(mask: torch.Tensor, coil_maps: torch.Tensor, device=None) -> DynamicMultiCoilMRI:
     """Multi-coil dynamic MRI with ``mask (B, T, H, W)`` and complex ``coil_maps (B, N, H, W)``."""
     if coil_maps.ndim == 3:
         coil_maps = coil_maps[None]
     if coil_maps.ndim != 4 or coil_maps.shape[-2:] != mask.shape[-2:]:
         raise ShapeError(f"coil_maps must be (B, N, H, W) with H, W = {tuple(mask.shape[-2:])}, got {tuple(coil_maps.shape)}")
     device = device or mask.device
-    cls = _multicoil_class()
-    return cls(mask=_as_physics_mask(mask).to(device), coil_maps=coil_maps.to(device), img_size=(2, *mask.shape[-3:]), device=device)
+    return DynamicMultiCoilMRI(mask=_as_physics_mask(mask).to(device), coil_maps=coil_maps.to(device),
+                               img_size=(2, *mask.shape[-3:]), device=device)
 
 
-def coilwise_mri(mask: torch.Tensor, device=None):
-    r"""Coil-by-coil Cartesian MRI without coil maps: :math:`y_{n,t} = M_t F x_{n,t}`.
-
-    Images and k-space are both ``(B, 2, N, T, H, W)``; used by calibrationless methods, which
-    reconstruct every coil image. The operator has ``coilwise = True``.
-    """
-    from deepinv.physics import LinearPhysics
-    from deepinv.utils.mixins import MRIMixin
-
-    m = _as_physics_mask(mask)[:, :, None].to(device or mask.device)  # (B, 1, 1, T, H, W)
-
-    def A(x, **_):
-        if x.ndim != 6:
-            raise ShapeError(f"coil images must be (B, 2, N, T, H, W), got shape {tuple(x.shape)}")
-        return m * MRIMixin.from_torch_complex(MRIMixin.fft(torch.complex(x[:, 0], x[:, 1])))
-
-    def A_adjoint(y, **_):
-        return MRIMixin.from_torch_complex(MRIMixin.ifft(torch.complex((m * y)[:, 0], (m * y)[:, 1])))
-
-    physics = LinearPhysics(A=A, A_adjoint=A_adjoint)
-    physics.coilwise = True
-    physics.register_buffer("mask", m[:, :, 0].expand(-1, 2, -1, -1, -1))
-    return physics
-
-
-def noncartesian_mri(trajectory, img_size, coil_maps=None, device=None):
-    """Non-Cartesian dynamic MRI (one NUFFT per frame): see :func:`dynmri.physics.nufft.NonCartesianMRI`."""
-    from dynmri.physics.nufft import NonCartesianMRI
-
-    return NonCartesianMRI(trajectory, img_size, coil_maps, device=device)
-
-
-PHYSICS = {
-    "cartesian": dynamic_mri,
-    "cartesian-multicoil": dynamic_multicoil_mri,
-    "cartesian-coilwise": coilwise_mri,
-    "noncartesian": noncartesian_mri,
-}
-"""Registry of operators; every entry is enrolled in the shared adjointness tests."""
+@PHYSICS.register("cartesian-coilwise", operator=CoilwiseMRI)
+def coilwise_mri(mask: torch.Tensor, device=None) -> CoilwiseMRI:
+    r"""Coil-by-coil Cartesian MRI without coil maps (:class:`CoilwiseMRI`): images and k-space
+    ``(B, 2, N, T, H, W)``."""
+    return CoilwiseMRI(mask, device=device)
 
 
 def make_physics(mask: torch.Tensor, coil_maps: torch.Tensor | None = None, device=None):
@@ -154,10 +181,12 @@ def rss(y: torch.Tensor) -> torch.Tensor:
     Returns the real image ``(B, 2, T, H, W)`` (zero imaginary part):
     :math:`\sqrt{\sum_n |F^{-1} y_n|^2}`.
     """
-    from deepinv.utils.mixins import MRIMixin
-
     if y.ndim != 6 or y.shape[1] != 2:
         raise ShapeError(f"multi-coil k-space must be (B, 2, N, T, H, W), got shape {tuple(y.shape)}")
     img = MRIMixin.ifft(torch.complex(y[:, 0], y[:, 1]))
     mag = img.abs().pow(2).sum(dim=1).sqrt()
     return torch.stack((mag, torch.zeros_like(mag)), dim=1)
+
+
+# the non-Cartesian operator, registered in dynmri.physics.nufft (after the Cartesian entries)
+from dynmri.physics.nufft import NonCartesianMRI, noncartesian_mri  # noqa: E402

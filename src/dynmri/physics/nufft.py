@@ -45,8 +45,10 @@ import warnings
 
 import numpy as np
 import torch
+from deepinv.physics import LinearPhysics
 
 from dynmri.errors import ParameterError, ShapeError
+from dynmri.physics.base import PHYSICS, MRIOperator
 
 # mri-nufft's finufft operator is (1 / sqrt(4 H W)) sum_r x e^{-i w.r}: this makes it 1 / sqrt(HW)
 _MRINUFFT_SCALE = 2.0
@@ -171,14 +173,25 @@ class FrameNUFFT:
         return torch.stack([_FrameNUFFT.apply(y[:, t], self.k[t].reshape(-1, 2), self.ops[t], True) for t in range(self.frames)], dim=1)
 
 
-def _physics_base():
-    from deepinv.physics import LinearPhysics
+def _trajectory_tensor(trajectory) -> torch.Tensor:
+    k = torch.as_tensor(np.asarray(trajectory) if not isinstance(trajectory, torch.Tensor) else trajectory)
+    return k if k.is_floating_point() else k.float()
 
-    return LinearPhysics
+
+def _check_maps(coil_maps, img_size) -> torch.Tensor | None:
+    """``(N, H, W)`` or ``(1, N, H, W)`` complex -> ``(N, H, W)``; None stays None."""
+    if coil_maps is None:
+        return None
+    maps = torch.as_tensor(coil_maps)
+    if maps.ndim == 4 and maps.shape[0] == 1:
+        maps = maps[0]
+    if maps.ndim != 3 or tuple(maps.shape[-2:]) != tuple(img_size) or not maps.is_complex():
+        raise ShapeError(f"coil_maps must be complex (N, H, W) = (N, {img_size[0]}, {img_size[1]}), got {tuple(maps.shape)}")
+    return maps
 
 
-def NonCartesianMRI(trajectory, img_size, coil_maps=None, density_weights=None, device=None):  # noqa: N802
-    r"""Dynamic non-Cartesian MRI operator (a deepinv ``LinearPhysics``).
+class NonCartesianMRI(MRIOperator, LinearPhysics):
+    r"""Dynamic non-Cartesian MRI operator (a deepinv ``LinearPhysics``), one NUFFT per frame.
 
     Parameters
     ----------
@@ -190,82 +203,77 @@ def NonCartesianMRI(trajectory, img_size, coil_maps=None, density_weights=None, 
         ``(N, H, W)`` or ``(1, N, H, W)`` complex: multi-coil k-space ``(B, 2, N, T, M)``.
     density_weights : torch.Tensor, optional
         ``(T, M)``; used only by :meth:`A_dagger_dcomp` (``A`` and ``A_adjoint`` stay adjoint).
+    device : torch.device or str, optional
 
     ``A``: ``(B, 2, T, H, W) -> (B, 2, [N,] T, M)``; ``A_adjoint`` the exact adjoint;
-    ``A_dagger_dcomp(y)`` the density-compensated adjoint :math:`A^H D y`.
+    ``A_dagger_dcomp(y)`` the density-compensated adjoint :math:`A^H D y`. ``multicoil`` is
+    True when coil maps are given.
     """
-    LinearPhysics = _physics_base()
-    k = torch.as_tensor(np.asarray(trajectory) if not isinstance(trajectory, torch.Tensor) else trajectory)
-    if not k.is_floating_point():
-        k = k.float()
-    nufft = FrameNUFFT(k, img_size)
-    maps = None
-    if coil_maps is not None:
-        maps = torch.as_tensor(coil_maps)
-        if maps.ndim == 4 and maps.shape[0] == 1:
-            maps = maps[0]
-        if maps.ndim != 3 or tuple(maps.shape[-2:]) != tuple(img_size) or not maps.is_complex():
-            raise ShapeError(f"coil_maps must be complex (N, H, W) = (N, {img_size[0]}, {img_size[1]}), got {tuple(maps.shape)}")
-    if density_weights is not None:
-        density_weights = torch.as_tensor(density_weights)
-        if tuple(density_weights.shape) != (nufft.frames, nufft.n_samples):
-            raise ShapeError(f"density weights must be (T, M) = ({nufft.frames}, {nufft.n_samples}), got {tuple(density_weights.shape)}")
 
-    class _NonCartesianMRI(LinearPhysics):
-        coilwise = False
+    noncartesian = True
 
-        def __init__(self):
-            super().__init__()
-            self.nufft, self.coil_maps, self.density_weights = nufft, maps, density_weights
-            self.img_size = tuple(img_size)
-            self.multicoil = maps is not None
+    def __init__(self, trajectory, img_size, coil_maps=None, density_weights=None, device=None):
+        super().__init__()
+        self.nufft = FrameNUFFT(_trajectory_tensor(trajectory), img_size)
+        self.img_size = tuple(img_size)
+        self.coil_maps = _check_maps(coil_maps, self.img_size)
+        if density_weights is not None:
+            density_weights = torch.as_tensor(density_weights)
+            shape = (self.nufft.frames, self.nufft.n_samples)
+            if tuple(density_weights.shape) != shape:
+                raise ShapeError(f"density weights must be (T, M) = {shape}, got {tuple(density_weights.shape)}")
+        self.density_weights = density_weights
+        if device is not None:
+            self.to(device)
 
-        def _check_x(self, x):
-            T = self.nufft.frames
-            if x.ndim != 5 or x.shape[1] != 2 or x.shape[2] != T or tuple(x.shape[-2:]) != self.img_size:
-                raise ShapeError(f"image must be (B, 2, T, H, W) = (B, 2, {T}, {self.img_size[0]}, {self.img_size[1]}), got {tuple(x.shape)}")
+    @property
+    def multicoil(self) -> bool:
+        return self.coil_maps is not None
 
-        def A(self, x, **_):
-            self._check_x(x)
-            z = torch.complex(x[:, 0], x[:, 1])  # (B, T, H, W)
-            B, T = z.shape[:2]
-            if self.coil_maps is None:
-                y = self.nufft.op(z)  # (B, T, M)
-                return torch.stack((y.real, y.imag), dim=1)
-            m = self.coil_maps.to(z.device, z.dtype)
-            zc = (m[None, :, None] * z[:, None]).reshape(-1, T, *self.img_size)  # (B N, T, H, W)
-            y = self.nufft.op(zc).reshape(B, m.shape[0], T, -1)
+    def _check_x(self, x):
+        T = self.nufft.frames
+        if x.ndim != 5 or x.shape[1] != 2 or x.shape[2] != T or tuple(x.shape[-2:]) != self.img_size:
+            raise ShapeError(f"image must be (B, 2, T, H, W) = (B, 2, {T}, {self.img_size[0]}, {self.img_size[1]}), got {tuple(x.shape)}")
+
+    def A(self, x, **_):
+        self._check_x(x)
+        z = torch.complex(x[:, 0], x[:, 1])  # (B, T, H, W)
+        B, T = z.shape[:2]
+        if self.coil_maps is None:
+            y = self.nufft.op(z)  # (B, T, M)
             return torch.stack((y.real, y.imag), dim=1)
+        m = self.coil_maps.to(z.device, z.dtype)
+        zc = (m[None, :, None] * z[:, None]).reshape(-1, T, *self.img_size)  # (B N, T, H, W)
+        y = self.nufft.op(zc).reshape(B, m.shape[0], T, -1)
+        return torch.stack((y.real, y.imag), dim=1)
 
-        def _adj(self, y):
-            z = torch.complex(y[:, 0], y[:, 1])
-            if self.coil_maps is None:
-                if z.ndim != 3:
-                    raise ShapeError(f"single-coil k-space must be (B, 2, T, M), got {tuple(y.shape)}")
-                x = self.nufft.adj_op(z)
-            else:
-                if z.ndim != 4:
-                    raise ShapeError(f"multi-coil k-space must be (B, 2, N, T, M), got {tuple(y.shape)}")
-                B, N, T, M = z.shape
-                m = self.coil_maps.to(z.device, z.dtype)
-                xc = self.nufft.adj_op(z.reshape(B * N, T, M)).reshape(B, N, T, *self.img_size)
-                x = (m.conj()[None, :, None] * xc).sum(1)
-            return torch.stack((x.real, x.imag), dim=1)
+    def A_adjoint(self, y, **_):
+        z = torch.complex(y[:, 0], y[:, 1])
+        if self.coil_maps is None:
+            if z.ndim != 3:
+                raise ShapeError(f"single-coil k-space must be (B, 2, T, M), got {tuple(y.shape)}")
+            x = self.nufft.adj_op(z)
+        else:
+            if z.ndim != 4:
+                raise ShapeError(f"multi-coil k-space must be (B, 2, N, T, M), got {tuple(y.shape)}")
+            B, N, T, M = z.shape
+            m = self.coil_maps.to(z.device, z.dtype)
+            xc = self.nufft.adj_op(z.reshape(B * N, T, M)).reshape(B, N, T, *self.img_size)
+            x = (m.conj()[None, :, None] * xc).sum(1)
+        return torch.stack((x.real, x.imag), dim=1)
 
-        def A_adjoint(self, y, **_):
-            return self._adj(y)
+    def A_dagger_dcomp(self, y):
+        """Density-compensated adjoint :math:`A^H D y` (``(B, 2, [N,] T, M) -> (B, 2, T, H, W)``);
+        Voronoi weights are computed on first use when none were given."""
+        if self.density_weights is None:
+            self.density_weights = density(self.nufft.k.detach(), self.img_size)
+        return self.A_adjoint(y * self.density_weights.to(y.device, y.dtype))
 
-        def A_dagger_dcomp(self, y):
-            """Density-compensated adjoint :math:`A^H D y` (``(B, 2, [N,] T, M) -> (B, 2, T, H, W)``);
-            Pipe weights are computed on first use when none were given."""
-            if self.density_weights is None:
-                self.density_weights = density(self.nufft.k.detach(), self.img_size)
-            return self._adj(y * self.density_weights.to(y.device, y.dtype))
 
-    p = _NonCartesianMRI()
-    if device is not None:
-        p = p.to(device)
-    return p
+@PHYSICS.register("noncartesian", operator=NonCartesianMRI)
+def noncartesian_mri(trajectory, img_size, coil_maps=None, device=None) -> NonCartesianMRI:
+    """Non-Cartesian dynamic MRI (one NUFFT per frame): :class:`NonCartesianMRI`."""
+    return NonCartesianMRI(trajectory, img_size, coil_maps, device=device)
 
 
 def voronoi_areas(pts: np.ndarray, n: int) -> np.ndarray:

@@ -82,41 +82,19 @@ def _levels(cfg: CSConfig, shape) -> int:
     return j
 
 
-def _tfft(x: torch.Tensor, inverse: bool = False) -> torch.Tensor:
-    """Orthonormal FFT along time of ``(B, 2, T, ...)`` (axis 2)."""
-    z = torch.complex(x[:, 0], x[:, 1])
-    z = (torch.fft.ifft if inverse else torch.fft.fft)(z, dim=1, norm="ortho")
-    return torch.stack((z.real, z.imag), dim=1)
-
-
-def _dt(x: torch.Tensor) -> torch.Tensor:
-    """Forward temporal difference ``(B, 2, T, ...)`` -> ``(B, 2, T-1, ...)``."""
-    return x[:, :, 1:] - x[:, :, :-1]
-
-
-def _dt_adj(u: torch.Tensor) -> torch.Tensor:
-    z = torch.zeros_like(u[:, :, :1])
-    return torch.cat((z, u), dim=2) - torch.cat((u, z), dim=2)
-
-
 def _shifted_mask(physics, y):
     r"""For Cartesian data without coil maps (single-coil, or coil by coil for the
     calibrationless methods) with even H, W, the centring shifts cancel in the normal operator:
     :math:`F_c^H M^2 F_c = F^{-1}\,\mathrm{ifftshift}(M^2)\,F` (shift theorem). Returns
     ``ifftshift(M^2)``, shaped to broadcast with the complex image ``(B, [N,] T, H, W)``, or None
-    when the general path must be used."""
-    from deepinv.physics import DynamicMRI
+    when the general path must be used (the operator declares no Fourier-diagonal normal
+    operator, :meth:`~dynmri.physics.base.MRIOperator.fourier_normal_mask`)."""
+    from dynmri.physics.base import MRIOperator
 
-    H, W = y.shape[-2:]
-    if H % 2 or W % 2:
+    m = physics.fourier_normal_mask() if isinstance(physics, MRIOperator) else None
+    if m is None or m.ndim != y.ndim - 1:
         return None
-    if type(physics) is DynamicMRI and y.ndim == 5:
-        m = physics.mask[:, 0].expand(y.shape[0], *y.shape[2:])
-    elif getattr(physics, "coilwise", False) and y.ndim == 6:
-        m = physics.mask[:, 0].expand(y.shape[0], *y.shape[3:])[:, None]
-    else:
-        return None
-    return torch.fft.ifftshift(m * m, dim=(-2, -1)).to(y.dtype)
+    return m.expand(y.shape[0], *m.shape[1:]).to(y.dtype)
 
 
 class _Problem:
@@ -274,7 +252,9 @@ def _l1(c: torch.Tensor, keep) -> float:
 
 
 def _single_or_maps(physics, name: str):
-    if getattr(physics, "coilwise", False):
+    from dynmri.physics.cartesian import CoilwiseMRI
+
+    if isinstance(physics, CoilwiseMRI):
         raise ParameterError(f"{name} needs coil maps for multi-coil k-space; use fista-grouplasso or fista-owl (calibrationless)")
 
 
@@ -336,7 +316,10 @@ def pogm_wavelet(y, physics, *, config: CSConfig | None = None, progress=False, 
 
 def _space_time(W: Wavelet):
     """The unitary transform :math:`F_t \\Psi` (spatial wavelet, then temporal FFT)."""
-    return (lambda x: _tfft(W(x))), (lambda c: W.adjoint(_tfft(c, inverse=True)))
+    from dynmri.optim.linops import TemporalFourier
+
+    Ft = TemporalFourier()
+    return (lambda x: Ft.A(W(x))), (lambda c: W.adjoint(Ft.A_adjoint(c)))
 
 
 @recon.register("fista-wavelet-tfft", requires="maps")
@@ -351,18 +334,20 @@ def fista_wavelet_tfft(y, physics, *, config: CSConfig | None = None, progress=F
 @recon.register("condatvu-wavelet", requires="maps")
 def condatvu_wavelet(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
     """Analysis sparsity in the undecimated wavelet frame, Condat-Vu primal-dual."""
+    from dynmri.optim.linops import WaveletOperator
+
     cfg = _cfg(config, overrides)
     _single_or_maps(physics, "condatvu-wavelet")
     prob = _Problem(y, physics, cfg)
-    U = Wavelet(cfg.wavelet, _levels(cfg, y.shape), undecimated=True)
-    keep = _keep(U, prob.x0, cfg)
-    c0 = U(prob.x0)
+    U = WaveletOperator(cfg.wavelet, _levels(cfg, y.shape), undecimated=True)
+    keep = _keep(U.wavelet, prob.x0, cfg)
+    c0 = U.A(prob.x0)
     lam = _weight(cfg, cfg.lam, lambda: _max_coeff(c0, keep))
     bound = lam if keep is None else torch.where(keep, 0.0, lam).to(c0.dtype)  # no bound on kept bands
-    term = AnalysisTerm(U, U.adjoint, lambda u, s: project_linf(u, bound), norm2=1.0)
+    term = AnalysisTerm(U.A, U.A_adjoint, lambda u, s: project_linf(u, bound), norm2=U.norm2)
 
     def cost(x):
-        return prob.data_cost(x) + lam * _l1(U(x), keep)
+        return prob.data_cost(x) + lam * _l1(U.A(x), keep)
 
     return _run(condat_vu, cfg=cfg, cost=cost, progress=progress, callback=callback, name="condatvu-wavelet",
                 x0=prob.x0, grad=prob.grad, terms=[term], lipschitz=prob.lipschitz, sigma=cfg.sigma).x
@@ -371,23 +356,26 @@ def condatvu_wavelet(y, physics, *, config: CSConfig | None = None, progress=Fal
 @recon.register("condatvu-wavelet-ttv", requires="maps")
 def condatvu_wavelet_ttv(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
     """Orthogonal wavelet sparsity (exact prox) plus temporal total variation (dual), Condat-Vu."""
+    from dynmri.optim.linops import TemporalDifference
+
     cfg = _cfg(config, overrides)
     _single_or_maps(physics, "condatvu-wavelet-ttv")
     if y.shape[-3] < 2:
         raise ShapeError("condatvu-wavelet-ttv needs at least 2 frames")
     prob = _Problem(y, physics, cfg)
     W = Wavelet(cfg.wavelet, _levels(cfg, y.shape))
+    Dt = TemporalDifference()
     keep = _keep(W, prob.x0, cfg)
     lam = _weight(cfg, cfg.lam, lambda: _max_coeff(W(prob.x0), keep))
-    mu = _weight(cfg, cfg.lam_ttv, lambda: float(modulus(_dt(prob.x0)).max()))
+    mu = _weight(cfg, cfg.lam_ttv, lambda: float(modulus(Dt.A(prob.x0)).max()))
 
     def prox(v, step):
         return W.adjoint(soft_threshold(W(v), step * lam, keep))
 
-    term = AnalysisTerm(_dt, _dt_adj, lambda u, s: project_linf(u, mu), norm2=4.0)
+    term = AnalysisTerm(Dt.A, Dt.A_adjoint, lambda u, s: project_linf(u, mu), norm2=Dt.norm2)
 
     def cost(x):
-        return prob.data_cost(x) + lam * _l1(W(x), keep) + mu * float(modulus(_dt(x)).sum())
+        return prob.data_cost(x) + lam * _l1(W(x), keep) + mu * float(modulus(Dt.A(x)).sum())
 
     return _run(condat_vu, cfg=cfg, cost=cost, progress=progress, callback=callback, name="condatvu-wavelet-ttv",
                 x0=prob.x0, grad=prob.grad, terms=[term], lipschitz=prob.lipschitz, prox=prox, sigma=cfg.sigma).x
@@ -397,26 +385,29 @@ def condatvu_wavelet_ttv(y, physics, *, config: CSConfig | None = None, progress
 def low_rank_plus_sparse(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
     r"""Low rank + sparse (Otazo et al. 2015): :math:`x = L + S`, nuclear norm of the Casorati
     matrix of :math:`L` and temporal-Fourier sparsity of :math:`S`, by FISTA on :math:`(L, S)`."""
+    from dynmri.optim.linops import TemporalFourier
+
     cfg = _cfg(config, overrides)
     _single_or_maps(physics, "lps")
     if y.shape[-3] < 2:
         raise ShapeError("lps needs at least 2 frames")
     prob = _Problem(y, physics, cfg)
+    Ft = TemporalFourier()
     x0 = prob.x0
     B, _, T, H, W = x0.shape
     lam_l = _weight(cfg, cfg.lam_l, lambda: float(torch.linalg.matrix_norm(torch.complex(x0[:, 0], x0[:, 1]).reshape(B, T, H * W), ord=2).max()))
-    mu = _weight(cfg, cfg.lam_s, lambda: float(modulus(_tfft(x0)).max()))
+    mu = _weight(cfg, cfg.lam_s, lambda: float(modulus(Ft.A(x0)).max()))
 
     def grad(z):
         g = prob.grad(z[0] + z[1])
         return torch.stack((g, g))
 
     def prox(z, step):
-        return torch.stack((svt(z[0], step * lam_l), _tfft(soft_threshold(_tfft(z[1]), step * mu), inverse=True)))
+        return torch.stack((svt(z[0], step * lam_l), Ft.A_adjoint(soft_threshold(Ft.A(z[1]), step * mu))))
 
     def cost(z):
         s = torch.linalg.svdvals(torch.complex(z[0][:, 0], z[0][:, 1]).reshape(B, T, H * W))
-        return prob.data_cost(z[0] + z[1]) + lam_l * float(s.sum()) + mu * float(modulus(_tfft(z[1])).sum())
+        return prob.data_cost(z[0] + z[1]) + lam_l * float(s.sum()) + mu * float(modulus(Ft.A(z[1])).sum())
 
     z0 = torch.stack((x0, torch.zeros_like(x0)))
     res = _run(fista, cfg=cfg, cost=cost, progress=progress, callback=callback, name="lps",
@@ -426,11 +417,11 @@ def low_rank_plus_sparse(y, physics, *, config: CSConfig | None = None, progress
 
 def _calibrationless(y, physics, cfg, progress, callback, name, make_prox):
     """Reconstruct every coil image (no maps) and combine them by root-sum-of-squares."""
-    from dynmri.physics.cartesian import coilwise_mri
+    from dynmri.physics.cartesian import CoilwiseMRI, coilwise_mri
 
     if y.ndim != 6:
         raise ShapeError(f"{name} needs multi-coil k-space (B, 2, N, T, H, W), got {tuple(y.shape)}")
-    if not getattr(physics, "coilwise", False):  # coil maps are known but not used
+    if not isinstance(physics, CoilwiseMRI):  # coil maps are known but not used
         physics = coilwise_mri(physics.mask[:, 0])
     prob = _Problem(y, physics, cfg)
     Wv = Wavelet(cfg.wavelet, _levels(cfg, y.shape))

@@ -62,11 +62,11 @@ def zero_filled(y: torch.Tensor, physics, **_) -> torch.Tensor:
     root-sum-of-squares. Non-Cartesian k-space gets the density-compensated adjoint (gridding),
     :func:`dcomp_adjoint`: the plain adjoint is not an estimate of the image.
     """
-    if hasattr(physics, "nufft"):
-        return dcomp_adjoint(y, physics)
-    if getattr(physics, "coilwise", False):
-        from dynmri.physics.cartesian import rss
+    from dynmri.physics import CoilwiseMRI, NonCartesianMRI, rss
 
+    if isinstance(physics, NonCartesianMRI):
+        return dcomp_adjoint(y, physics)
+    if isinstance(physics, CoilwiseMRI):
         return rss(y)
     return physics.A_adjoint(y)
 
@@ -92,20 +92,21 @@ def _slice_inputs(acq, s: int, device):
 
 
 def acquisition_physics(acq, mask, maps, device, t0: int = 0, t1: int | None = None):
-    """The operator of frames ``t0:t1`` of one slice: Cartesian (mask), coil-wise (multi-coil
-    without maps), or non-Cartesian NUFFT (trajectory)."""
-    from dynmri.physics.cartesian import coilwise_mri, make_physics
+    """The operator of frames ``t0:t1`` of one slice, from :data:`dynmri.physics.PHYSICS`:
+    ``noncartesian`` (trajectory; multi-coil needs maps), ``cartesian-coilwise`` (multi-coil
+    without maps), ``cartesian-multicoil`` (maps) or ``cartesian`` (mask ``(1, T, H, W)``)."""
+    from dynmri.physics import get_physics
 
     t1 = acq.frames if t1 is None else t1
     if acq.noncartesian:
-        from dynmri.physics.nufft import NonCartesianMRI
-
         if acq.multicoil and maps is None:
             raise ParameterError("non-Cartesian multi-coil k-space needs coil maps")
-        return NonCartesianMRI(torch.from_numpy(acq.trajectory[t0:t1]), acq.image_shape, maps, device=device)
-    if acq.multicoil and maps is None:
-        return coilwise_mri(mask[:, t0:t1], device=device)
-    return make_physics(mask[:, t0:t1], maps, device=device)
+        return get_physics("noncartesian", trajectory=torch.from_numpy(acq.trajectory[t0:t1]), img_size=acq.image_shape,
+                           coil_maps=maps, device=device)
+    mask = mask[:, t0:t1]
+    if maps is not None:
+        return get_physics("cartesian-multicoil", mask=mask, coil_maps=maps, device=device)
+    return get_physics("cartesian-coilwise" if acq.multicoil else "cartesian", mask=mask, device=device)
 
 
 def method_names() -> list[str]:
