@@ -27,7 +27,7 @@ def register(name: str):
 
 
 def _load():
-    for mod in ("crnn", "unet", "dual"):
+    for mod in ("crnn", "unet", "dual", "lpsnet"):
         importlib.import_module(f"dynmri.models.{mod}")
 
 

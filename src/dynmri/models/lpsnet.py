@@ -1,0 +1,152 @@
+r"""LPS-Net: low rank + sparse (Otazo et al. 2015) unrolled for ``iterations`` FISTA steps, with
+learned per-iteration thresholds and step sizes (in the spirit of L+S-Net, Huang et al. 2021).
+
+The classical method (:func:`dynmri.recon.cs.low_rank_plus_sparse`) solves
+
+.. math::
+
+    \min_{L, S}\ \tfrac12\|A(L + S) - y\|_2^2 + \lambda_L \|L\|_* + \lambda_S \|F_t S\|_1
+
+by FISTA on :math:`z = (L, S)` with step :math:`s = 1 / (2\,\|A^H A\|)`. Iteration :math:`k` of
+the network is the same update with its own weights,
+
+.. math::
+
+    g &= A^H(A(z_L + z_S) - y), \quad s_k = e^{\beta_k} s, \\
+    L_{k+1} &= \mathrm{SVT}_{s_k \lambda_{L,k}}(z_L - s_k g), \quad
+    S_{k+1} = F_t^H\, \mathcal S_{s_k \lambda_{S,k}}\big(F_t (z_S - s_k g)\big),
+
+followed by FISTA's momentum. The weights are relative, as in ``lps``:
+:math:`\lambda_{L,k} = e^{a_k} \sigma_{\max}(x_0)` and
+:math:`\lambda_{S,k} = e^{b_k} \max|F_t x_0|` with :math:`x_0 = A^H y`, so one network serves any
+data scale. Initialised with :math:`e^{a_k} =` ``lam_l``, :math:`e^{b_k} =` ``lam_s`` and
+:math:`\beta_k = 0`, the untrained network *is* ``lps`` stopped at ``iterations`` iterations (tested).
+An optional ``correction`` adds a small zero-initialised CNN to the sparse part after each
+iteration (the learned "rest" of the prior). Any dynamic operator: single/multi-coil, Cartesian or
+non-Cartesian; shapes ``y (B, 2, [N,] T, ...)`` -> ``x (B, 2, T, H, W)``.
+
+Examples
+--------
+>>> import torch
+>>> from dynmri.models import get_model
+>>> from dynmri.physics.cartesian import make_physics
+>>> mask = torch.zeros(4, 16, 16); mask[:, :, ::2] = 1
+>>> physics = make_physics(mask)
+>>> net = get_model("lps-net", iterations=3)
+>>> net(physics.A(torch.randn(1, 2, 4, 16, 16)), physics).shape
+torch.Size([1, 2, 4, 16, 16])
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from dynmri.models import register
+from dynmri.models.layers import batch_to_frames, frames_to_batch, zero_init
+
+
+def tfft(x: torch.Tensor, inverse: bool = False) -> torch.Tensor:
+    """Orthonormal FFT along time of ``(B, 2, T, ...)``."""
+    z = torch.complex(x[:, 0], x[:, 1])
+    z = (torch.fft.ifft if inverse else torch.fft.fft)(z, dim=1, norm="ortho")
+    return torch.stack((z.real, z.imag), dim=1)
+
+
+def casorati(x: torch.Tensor) -> torch.Tensor:
+    """``(B, 2, T, H, W)`` -> complex Casorati matrices ``(B, T, H W)``."""
+    B, _, T, H, W = x.shape
+    return torch.complex(x[:, 0], x[:, 1]).reshape(B, T, H * W)
+
+
+def svt(x: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    r"""Singular-value thresholding of the Casorati matrix, differentiable in ``x`` and ``lam``
+    (``lam`` a scalar or one value per batch item)."""
+    B, _, T, H, W = x.shape
+    U, s, Vh = torch.linalg.svd(casorati(x).transpose(1, 2), full_matrices=False)
+    s = torch.clamp(s - lam.reshape(-1, 1), min=0)
+    z = ((U * s.unsqueeze(-2).to(U.dtype)) @ Vh).transpose(1, 2).reshape(B, T, H, W)
+    return torch.stack((z.real, z.imag), dim=1)
+
+
+def soft(c: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    """Complex soft-thresholding of ``(B, 2, ...)`` with a threshold per batch item."""
+    mag = torch.hypot(c[:, :1], c[:, 1:]).clamp(min=torch.finfo(c.dtype).tiny)
+    lam = lam.reshape(-1, *([1] * (c.ndim - 1)))
+    return c * torch.clamp(1 - lam / mag, min=0)
+
+
+def lipschitz(physics, x0: torch.Tensor, seed: int = 0, n_iter: int = 30) -> torch.Tensor:
+    r""":math:`\|A^H A\|`: exact (``max M^2``) where the operator's normal is Fourier-diagonal,
+    else ``n_iter`` power iterations from a seeded start (as :mod:`dynmri.recon.cs`). No gradient."""
+    from dynmri.optim.solvers import power_iteration
+
+    diag = getattr(physics, "fourier_normal_diagonal", None)
+    with torch.no_grad():
+        d = diag(x0) if callable(diag) else None
+        if d is not None:
+            return torch.as_tensor(max(float(d.max()), 1e-12))
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        v = torch.randn(x0.shape, generator=gen, dtype=x0.dtype).to(x0.device)
+        return torch.as_tensor(max(power_iteration(lambda u: physics.A_adjoint(physics.A(u)), v, n_iter=n_iter), 1e-12))
+
+
+class SparseCorrection(nn.Module):
+    """A small zero-initialised residual CNN on each frame of the sparse part."""
+
+    def __init__(self, channels: int = 16):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(2, channels, 3, padding=1), nn.ReLU(), zero_init(nn.Conv2d(channels, 2, 3, padding=1)))
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        return s + batch_to_frames(self.net(frames_to_batch(s)), s.shape[2])
+
+
+class LPSNet(nn.Module):
+    """Unrolled low rank + sparse with learned per-iteration weights (see the module doc)."""
+
+    def __init__(self, iterations: int = 12, lam_l: float = 3e-3, lam_s: float = 1e-3, learn_steps: bool = True,
+                 correction: bool = False, channels: int = 16):
+        super().__init__()
+        if iterations < 1 or lam_l <= 0 or lam_s <= 0:
+            from dynmri.errors import ParameterError
+
+            raise ParameterError("lps-net needs iterations >= 1 and lam_l, lam_s > 0")
+        self.log_lam_l = nn.Parameter(torch.full((iterations,), math.log(lam_l), dtype=torch.float64))
+        self.log_lam_s = nn.Parameter(torch.full((iterations,), math.log(lam_s), dtype=torch.float64))
+        self.log_step = nn.Parameter(torch.zeros(iterations, dtype=torch.float64), requires_grad=learn_steps)
+        self.correction = nn.ModuleList(SparseCorrection(channels) for _ in range(iterations)) if correction else None
+
+    @property
+    def iterations(self) -> int:
+        return self.log_step.numel()
+
+    def forward(self, y: torch.Tensor, physics) -> torch.Tensor:
+        x0 = physics.A_adjoint(y)
+        B = x0.shape[0]
+        with torch.no_grad():  # the data-derived scales of the relative weights
+            scale_l = torch.linalg.matrix_norm(casorati(x0), ord=2).to(torch.float64)
+            scale_s = tfft(x0).pow(2).sum(1).sqrt().reshape(B, -1).amax(1).to(torch.float64)
+        base = 1.0 / (2 * lipschitz(physics, x0).to(torch.float64))
+        L, S, zL, zS, t = x0, torch.zeros_like(x0), x0, torch.zeros_like(x0), 1.0
+        for k in range(self.iterations):
+            step = base * torch.exp(self.log_step[k])
+            g = physics.A_adjoint(physics.A(zL + zS)) - x0
+            L_new = svt(zL - step.to(x0.dtype) * g, (step * torch.exp(self.log_lam_l[k]) * scale_l).to(x0.dtype))
+            S_new = tfft(soft(tfft(zS - step.to(x0.dtype) * g), (step * torch.exp(self.log_lam_s[k]) * scale_s).to(x0.dtype)), inverse=True)
+            if self.correction is not None:
+                S_new = self.correction[k](S_new)
+            t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
+            zL = torch.lerp(L, L_new, 1 + (t - 1) / t_new)
+            zS = torch.lerp(S, S_new, 1 + (t - 1) / t_new)
+            L, S, t = L_new, S_new, t_new
+        return L + S
+
+
+@register("lps-net")
+def lps_net(iterations: int = 12, lam_l: float = 3e-3, lam_s: float = 1e-3, learn_steps: bool = True,
+            correction: bool = False, channels: int = 16) -> LPSNet:
+    """LPS unrolled for ``iterations`` FISTA steps (:class:`LPSNet`)."""
+    return LPSNet(iterations, lam_l, lam_s, learn_steps, correction, channels)
