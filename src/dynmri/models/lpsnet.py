@@ -72,8 +72,9 @@ def svt(x: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
 
 
 def soft(c: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
-    """Complex soft-thresholding of ``(B, 2, ...)`` with a threshold per batch item."""
-    mag = torch.hypot(c[:, :1], c[:, 1:]).clamp(min=torch.finfo(c.dtype).tiny)
+    """Complex soft-thresholding of ``(B, 2, ...)`` with a threshold per batch item; the modulus is
+    clamped *before* the square root, so that zero coefficients get a zero (not NaN) gradient."""
+    mag = c.pow(2).sum(1, keepdim=True).clamp(min=torch.finfo(c.dtype).tiny).sqrt()
     lam = lam.reshape(-1, *([1] * (c.ndim - 1)))
     return c * torch.clamp(1 - lam / mag, min=0)
 
@@ -82,10 +83,10 @@ def lipschitz(physics, x0: torch.Tensor, seed: int = 0, n_iter: int = 30) -> tor
     r""":math:`\|A^H A\|`: exact (``max M^2``) where the operator's normal is Fourier-diagonal,
     else ``n_iter`` power iterations from a seeded start (as :mod:`dynmri.recon.cs`). No gradient."""
     from dynmri.optim.solvers import power_iteration
+    from dynmri.physics.base import MRIOperator
 
-    diag = getattr(physics, "fourier_normal_diagonal", None)
     with torch.no_grad():
-        d = diag(x0) if callable(diag) else None
+        d = physics.fourier_normal_mask() if isinstance(physics, MRIOperator) else None
         if d is not None:
             return torch.as_tensor(max(float(d.max()), 1e-12))
         gen = torch.Generator(device="cpu").manual_seed(seed)

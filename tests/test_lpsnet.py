@@ -1,0 +1,45 @@
+"""LPS-Net: untrained it is ``lps`` stopped at K iterations; it trains (gradients reach every weight)."""
+
+import pytest
+import torch
+
+from dynmri.config import CSConfig, SimulateConfig
+from dynmri.data.acquire import simulate_from_config
+from dynmri.models import get_model
+from dynmri.recon.cs import low_rank_plus_sparse
+from dynmri.recon.methods import _slice_inputs, acquisition_physics
+
+
+def _problem(**kw):
+    acq = simulate_from_config(SimulateConfig(data="phantom", accel=8, frames=8, size=32, **kw))
+    y, mask, maps = _slice_inputs(acq, 0, "cpu")
+    return y.double(), acquisition_physics(acq, mask, maps, "cpu")
+
+
+@pytest.mark.parametrize("kw", [{}, {"coils": 4}, {"trajectory": "radial-golden"}], ids=["single-coil", "multi-coil", "radial"])
+def test_untrained_lps_net_is_lps_at_k_iterations(kw):
+    y, physics = _problem(**kw)
+    ref = low_rank_plus_sparse(y, physics, config=CSConfig(n_iter=6, tol=0.0))
+    with torch.no_grad():
+        x = get_model("lps-net", iterations=6)(y, physics)
+    # the same arithmetic in float64 (coil maps and the NUFFT stay single precision inside the operator)
+    assert float((x - ref).abs().max() / ref.abs().max()) < 1e-6
+
+
+def test_lps_net_gradients_reach_every_weight():
+    y, physics = _problem()
+    net = get_model("lps-net", iterations=3, correction=True, channels=4).double()
+    net(y, physics).pow(2).sum().backward()
+    for name, p in net.named_parameters():
+        if name.startswith("log_"):
+            assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+        else:  # the correction CNN starts at zero: only its last layer gets a gradient at first
+            assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    assert net.correction[-1].net[2].weight.grad.abs().sum() > 0
+
+
+def test_lps_net_rejects_bad_options():
+    from dynmri.errors import ParameterError
+
+    with pytest.raises(ParameterError):
+        get_model("lps-net", iterations=0)
