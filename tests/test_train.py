@@ -1,20 +1,24 @@
 """Training: exact resume, the NaN guard, validation without ground truth, the CLI."""
 
 import json
+import math
+from dataclasses import replace
 
 import pytest
 import torch
 
 from dynmri.config import TrainConfig
+from dynmri.errors import ParameterError
 from dynmri.learn.train import TrainingError, train
 from dynmri.models.weights import load_trained
+from dynmri.safeload import load_checkpoint
 
 TINY = TrainConfig(data="phantom", n_phantoms=4, phantom_frames=8, phantom_size=32, crop=None, window=4, stride=4,
                    model_cfg={"channels": 4, "cascades": 1}, loss="ddei", epochs=2, steps_per_epoch=3)
 
 
 def _weights(run):
-    return torch.load(run / "checkpoint.pt", weights_only=False)["model"]
+    return load_checkpoint(run / "checkpoint.pt")["model"]
 
 
 def test_resume_equals_uninterrupted(tmp_path):
@@ -22,18 +26,57 @@ def test_resume_equals_uninterrupted(tmp_path):
     # interrupted after epoch 1: stop with an error at the first step of epoch 2, then resume
     with pytest.raises(TrainingError):
         train(TINY, tmp_path / "part", progress=False, fail_at_step=3)  # 3 steps per epoch
-    assert torch.load(tmp_path / "part" / "checkpoint.pt", weights_only=False)["epoch"] == 1
+    assert load_checkpoint(tmp_path / "part" / "checkpoint.pt", keys=("epoch",))["epoch"] == 1
     train(TINY, tmp_path / "part", progress=False, resume=True)
     a, b = _weights(tmp_path / "full"), _weights(tmp_path / "part")
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_nan_guard_keeps_last_good_checkpoint(tmp_path):
-    with pytest.raises(TrainingError, match="loss became nan at epoch 1"):
+    with pytest.raises(TrainingError, match="loss became nan at epoch 1.*holds no checkpoint"):
         train(TINY, tmp_path / "r", progress=False, fail_at_step=0)
     assert not (tmp_path / "r" / "checkpoint.pt").exists()
-    with pytest.raises(Exception, match="already holds a run"):
+    train(TINY, tmp_path / "r", progress=False)  # a folder without a checkpoint holds no run: train afresh
+    with pytest.raises(ParameterError, match="already holds a run"):
         train(TINY, tmp_path / "r", progress=False)
+    with pytest.raises(TrainingError, match=f"last good checkpoint is {tmp_path / 'r' / 'checkpoint.pt'}"):
+        train(replace(TINY, epochs=3), tmp_path / "r", progress=False, resume=True, fail_at_step=6)
+    assert load_checkpoint(tmp_path / "r" / "checkpoint.pt", keys=("epoch",))["epoch"] == 2
+
+
+def test_resume_with_more_epochs_continues_the_cosine_schedule(tmp_path):
+    """A finished 2-epoch run resumed with epochs=4 trains epochs 3 and 4 on the cosine schedule
+    of 4 epochs (the learning rates of a fresh 4-epoch run from epoch 3 on), deterministically,
+    and an interrupted extension resumes exactly."""
+    import shutil
+
+    train(TINY, tmp_path / "a", progress=False)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    shutil.copytree(tmp_path / "a", tmp_path / "c")
+    longer = replace(TINY, epochs=4)
+    out = train(longer, tmp_path / "a", progress=False, resume=True)
+    train(longer, tmp_path / "b", progress=False, resume=True)
+    assert [row["epoch"] for row in out["history"]] == [1, 2, 3, 4]
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # deterministic
+    fresh = train(longer, tmp_path / "fresh", progress=False)["history"]
+    assert [r["lr"] for r in out["history"][2:]] == [r["lr"] for r in fresh[2:]]
+    assert out["history"][2]["lr"] == pytest.approx(TINY.lr_min + (TINY.lr - TINY.lr_min) * (1 + math.cos(math.pi * 3 / 4)) / 2)
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["epochs"] == 4
+    with pytest.raises(TrainingError):  # the extension interrupted at the first step of epoch 4, then resumed
+        train(longer, tmp_path / "c", progress=False, resume=True, fail_at_step=9)
+    train(longer, tmp_path / "c", progress=False, resume=True)
+    c = _weights(tmp_path / "c")
+    assert all(torch.equal(a[k], c[k]) for k in a)
+    with pytest.raises(ParameterError, match="resume needs epochs >= 4, got 3"):
+        train(replace(TINY, epochs=3), tmp_path / "a", progress=False, resume=True)
+
+
+def test_resume_refuses_other_changes_with_the_keys_that_differ(tmp_path):
+    train(TINY, tmp_path / "r", progress=False)
+    with pytest.raises(ParameterError, match=r"these keys differ: loss \('ddei' -> 'mc'\), lr \(0.001 -> 0.01\)$"):
+        train(replace(TINY, lr=0.01, loss="mc", epochs=3), tmp_path / "r", progress=False, resume=True)
+    assert load_checkpoint(tmp_path / "r" / "checkpoint.pt", keys=("epoch",))["epoch"] == 2
 
 
 def test_history_validation_and_loading(tmp_path):
@@ -61,7 +104,7 @@ def test_export_weights_ships_the_last_epoch(tmp_path):
 
     assert load_config(TrainConfig, path.with_suffix(".yaml")) == TrainConfig(**info["config"])  # the exact run
     model, cfg = load_trained(path)
-    last = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)["model"]
+    last = load_checkpoint(tmp_path / "r" / "checkpoint.pt")["model"]
     assert all(torch.equal(model.state_dict()[k], v) for k, v in last.items())
     with pytest.raises(Exception, match="no checkpoint"):
         export_weights(tmp_path / "nothing", "x", dest=tmp_path / "w")

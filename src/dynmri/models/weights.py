@@ -8,7 +8,7 @@ Shipped weights live in ``dynmri/weights/`` (``NAME.pt``, ``NAME.json``, ``NAME.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -25,21 +25,38 @@ def save_checkpoint(path: Path, state: dict) -> None:
         torch.save(state, tmp)
 
 
+def config_from_checkpoint(file: Path, fields: dict) -> TrainConfig:
+    """The :class:`TrainConfig` of the ``config`` dict saved in ``file``; fields missing from
+    older files take their defaults, a field this version does not know is a DataError."""
+    from dynmri.errors import DataError
+
+    try:
+        return replace(TrainConfig(), **fields)
+    except TypeError as exc:
+        raise DataError(f"{file}: incompatible weights (its configuration: {exc})") from None
+
+
 def load_trained(path: str | Path):
-    """A network from a run folder (``best.pt``) or a weights file; returns ``(model, config)``."""
+    """A network from a run folder (``best.pt``) or a weights file; returns ``(model, config)``.
+
+    The file is loaded without executing code (:func:`dynmri.safeload.load_checkpoint`) and
+    building the network leaves the global torch random generator untouched.
+    """
     from dynmri.errors import DataError
     from dynmri.models import get_model
+    from dynmri.safeload import load_checkpoint
 
     path = Path(path)
     file = path / "best.pt" if path.is_dir() else path
     if not file.is_file():
         raise DataError(f"{path}: no trained weights (expected a run folder with best.pt, or a .pt file)")
+    state = load_checkpoint(file, keys=("model", "config"))
+    cfg = config_from_checkpoint(file, state["config"])
     try:
-        state = torch.load(file, map_location="cpu", weights_only=False)
-        cfg = replace(TrainConfig(), **state["config"])
-        model = get_model(cfg.model, **cfg.model_cfg)
+        with torch.random.fork_rng(devices=[]):  # the initialisation draws from the global RNG
+            model = get_model(cfg.model, **cfg.model_cfg)
         model.load_state_dict(state["model"])
-    except (KeyError, RuntimeError, EOFError, OSError, TypeError) as exc:
+    except (KeyError, RuntimeError, TypeError, ValueError) as exc:
         raise DataError(f"{file}: unreadable or incompatible weights ({type(exc).__name__}: {exc})") from exc
     return model.eval(), cfg
 
@@ -65,6 +82,7 @@ def export_weights(run_dir: str | Path, name: str, dest: Path | None = None) -> 
 
     from dynmri.errors import DataError
     from dynmri.fileio import write_text_atomic
+    from dynmri.safeload import load_checkpoint
 
     run_dir = Path(run_dir)
     if not name or any(c in name for c in "/\\ ") or name.startswith("."):
@@ -72,8 +90,10 @@ def export_weights(run_dir: str | Path, name: str, dest: Path | None = None) -> 
     ckpt = run_dir / "checkpoint.pt"
     if not ckpt.is_file():
         raise DataError(f"{run_dir}: no checkpoint.pt (not a training run folder)")
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    cfg = state["config"]
+    state = load_checkpoint(ckpt, keys=("model", "config", "epoch", "history"))
+    if not isinstance(state["history"], list) or not state["history"]:
+        raise DataError(f"{ckpt}: not a dynmri checkpoint (empty training history)")
+    cfg = asdict(config_from_checkpoint(ckpt, state["config"]))
     dest = Path(dest) if dest is not None else weights_dir()
     dest.mkdir(parents=True, exist_ok=True)
     save_checkpoint(dest / f"{name}.pt", {"model": state["model"], "config": cfg, "epoch": state["epoch"], "metrics": state["history"][-1]})
