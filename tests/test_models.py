@@ -61,7 +61,7 @@ def test_counts_and_errors():
     assert count_parameters(get_model("crnn", channels=16, cascades=2)) > count_parameters(get_model("crnn", channels=8, cascades=2))
     with pytest.raises(ParameterError, match="unknown model"):
         get_model("transformer")
-    with pytest.raises(ParameterError, match="bad configuration"):
+    with pytest.raises(ParameterError, match="unknown option 'widht' for model 'crnn'; valid options: channels"):
         get_model("crnn", widht=3)
     with pytest.raises(ParameterError, match="unknown backbone"):
         get_model("cascade", backbone="resnet")
