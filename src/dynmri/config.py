@@ -167,12 +167,13 @@ class TrainConfig:
         from dynmri.learn.losses import LOSSES
         from dynmri.models import MODELS
 
+        MODELS.get(self.model), LOSSES.get(self.loss)  # an unknown name: the registry's message
         for key, registry, name, options, exclude in (("model_cfg", MODELS, self.model, self.model_cfg, ()),
                                                       ("loss_cfg", LOSSES, self.loss, self.loss_cfg, ("seed",))):
             try:
                 registry.check(name, options, exclude=exclude)
             except ParameterError as exc:
-                raise ParameterError(f"{key}: {exc}" if name in registry else str(exc)) from None
+                raise ParameterError(f"{key}: {exc}") from None
 
 
 @dataclass(frozen=True)

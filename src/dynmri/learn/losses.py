@@ -82,6 +82,7 @@ LOSSES = Registry("loss")
 
 @LOSSES.register("supervised-l2")
 def _sup_l2(seed: int = 0):
+    """Supervised L2 (``seed`` is taken, as by every loss, and unused: nothing is random)."""
     from deepinv.loss import SupLoss
 
     return Loss("supervised-l2", [SupLoss(metric=_mse())], needs_ground_truth=True)
@@ -89,6 +90,7 @@ def _sup_l2(seed: int = 0):
 
 @LOSSES.register("supervised-l1")
 def _sup_l1(seed: int = 0):
+    """Supervised L1 (``seed`` unused)."""
     from deepinv.loss import SupLoss
     from deepinv.loss.metric import MAE
 
@@ -97,6 +99,7 @@ def _sup_l1(seed: int = 0):
 
 @LOSSES.register("mc")
 def _mc(seed: int = 0):
+    """Measurement consistency alone (``seed`` unused)."""
     from deepinv.loss import MCLoss
 
     return Loss("mc", [MCLoss(metric=_mse())])
