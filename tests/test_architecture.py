@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "dynmri"
 # never above (docs/architecture.md). Same-layer packages may import each other only if no
 # cycle results (checked separately).
 LAYERS = {
-    "errors": 0, "registry": 0, "fileio": 0, "_complex": 0, "config": 0, "_compat": 0, "__init__": 0,
+    "errors": 0, "registry": 0, "fileio": 0, "safeload": 0, "_complex": 0, "config": 0, "_compat": 0, "__init__": 0,
     "optim": 1, "sampling": 1,
     "physics": 2,
     "data": 3,
@@ -29,6 +29,10 @@ LAYERS = {
 DEPRECATED = {"nufft", "trajectories", "solvers", "prox", "wavelets", "cs", "losses", "transforms", "train",
               "learn_trajectory", "acquire", "metrics", "viz", "io"}  # forwarding shims (dynmri._compat)
 MAX_FUNCTION_LINES = 60
+# The documented exceptions (docs/architecture.md): TrainConfig.validate checks model_cfg and
+# loss_cfg against the options of the registered builders, so config imports those two
+# registries inside that one function. They are not edges of the layering or cycle checks.
+ALLOWED_UPWARD = {("dynmri.config", "dynmri.models"), ("dynmri.config", "dynmri.learn.losses")}
 
 
 def _modules() -> dict[str, Path]:
@@ -69,7 +73,7 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
-GRAPH = {m: _imports(p) - {m} for m, p in MODULES.items()}
+GRAPH = {m: {t for t in _imports(p) - {m} if (m, t) not in ALLOWED_UPWARD} for m, p in MODULES.items()}
 
 
 def _layer(module: str) -> int | None:

@@ -24,7 +24,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"errors", "config", "registry", "fileio", "optim", "sampling", "physics", "data", "models", "recon", "eval", "learn"}
+_SUBMODULES = {"errors", "config", "registry", "fileio", "safeload", "optim", "sampling", "physics", "data", "models", "recon", "eval", "learn"}
 
 
 def __getattr__(name: str):

@@ -1,14 +1,38 @@
 """Typed configurations: the single source of defaults.
 
-CLI flags and YAML files only override these fields (:func:`load_config`).
+CLI flags and YAML files only override these fields (:func:`load_config`). Every config is a
+frozen dataclass; building one through :func:`load_config`, or calling its ``validate``, checks
+every field against its annotation (:func:`check_types`: ``int``, ``float`` (an int too),
+``str``, ``bool``, ``X | None``, ``dict``, ``tuple``) and then its ranges.
+
+Examples
+--------
+>>> from dynmri.config import SimulateConfig, load_config
+>>> load_config(SimulateConfig, frames=6).frames
+6
+>>> SimulateConfig(frames=3.5).validate()
+Traceback (most recent call last):
+...
+dynmri.errors.ParameterError: frames must be int, got 3.5 (float)
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from dynmri.errors import DataError, ParameterError
+from dynmri.registry import check_value, matches, type_hints
+
+
+def check_types(cfg) -> None:
+    """Raise a one-line :class:`ParameterError` for the first field of the dataclass ``cfg``
+    whose value does not match its annotation, naming the field, the type and the value."""
+    hints = type_hints(type(cfg))
+    for f in fields(cfg):
+        check_value(getattr(cfg, f.name), hints.get(f.name, Any), f.name)
 
 
 @dataclass(frozen=True)
@@ -31,6 +55,7 @@ class SimulateConfig:
     n_samples: int | None = None  # samples per spoke/interleave (default: matched to radial, 2x readout)
 
     def validate(self) -> SimulateConfig:
+        check_types(self)
         if self.frames < 1:
             raise ParameterError(f"frames must be >= 1, got {self.frames}")
         if self.coils < 1:
@@ -79,6 +104,7 @@ class CSConfig:
     seed: int = 0
 
     def validate(self) -> CSConfig:
+        check_types(self)
         if self.n_iter < 1:
             raise ParameterError(f"n_iter must be >= 1, got {self.n_iter}")
         for name in ("lam", "lam_tfft", "lam_ttv", "lam_l", "lam_s", "tol", "owl_beta", "ls_eps"):
@@ -121,6 +147,8 @@ class TrainConfig:
     phantom_size: int = 128
 
     def validate(self) -> TrainConfig:
+        """Types, ranges, and ``model_cfg`` / ``loss_cfg`` against the registered builder's options."""
+        check_types(self)
         if self.epochs < 1 or self.batch_size < 1 or self.window < 2 or self.stride < 1:
             raise ParameterError("epochs, batch_size >= 1, window >= 2 and stride >= 1 are required")
         if not (self.lr > 0 and self.lr_min >= 0 and self.grad_clip >= 0):
@@ -129,7 +157,23 @@ class TrainConfig:
             raise ParameterError(f"schedule must be cosine, step or constant, got {self.schedule!r}")
         if not 0 < self.holdout < 1 or not 0 <= self.val_fraction < 1:
             raise ParameterError("holdout must be in (0, 1) and val_fraction in [0, 1)")
+        self._check_builders()
         return self
+
+    def _check_builders(self) -> None:
+        """``model_cfg`` and ``loss_cfg`` against the options (names and annotations) of the
+        registered builders; ``seed`` is not a ``loss_cfg`` key (training passes its own)."""
+        # the registries live in the layers above (config is core): imported here, when needed
+        from dynmri.learn.losses import LOSSES
+        from dynmri.models import MODELS
+
+        MODELS.get(self.model), LOSSES.get(self.loss)  # an unknown name: the registry's message
+        for key, registry, name, options, exclude in (("model_cfg", MODELS, self.model, self.model_cfg, ()),
+                                                      ("loss_cfg", LOSSES, self.loss, self.loss_cfg, ("seed",))):
+            try:
+                registry.check(name, options, exclude=exclude)
+            except ParameterError as exc:
+                raise ParameterError(f"{key}: {exc}") from None
 
 
 GAMMA = 42.576e6  # Hz/T
@@ -151,7 +195,7 @@ class ScannerLimits:
         return a, b
 
 
-@dataclass
+@dataclass(frozen=True)
 class LearnTrajectoryConfig:
     """Defaults of ``dynmri learn-trajectory`` (YAML files and flags override them)."""
 
@@ -179,6 +223,7 @@ class LearnTrajectoryConfig:
     max_eval_frames: int | None = None
 
     def validate(self) -> LearnTrajectoryConfig:
+        check_types(self)
         if self.steps < 1 or self.batch < 1:
             raise ParameterError("steps and batch must be >= 1")
         if self.decimation < 1 or self.decimation & (self.decimation - 1):
@@ -194,27 +239,73 @@ class LearnTrajectoryConfig:
         return ScannerLimits(self.gmax, self.smax, self.raster, self.fov)
 
 
-def load_config(cls, path: str | Path | None = None, **overrides):
-    """``cls()`` updated by the YAML file ``path`` and then by non-``None`` ``overrides``."""
-    cfg = cls()
-    names = {f.name for f in fields(cls)}
-    if path is not None:
-        import yaml
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
-        path = Path(path)
-        if not path.is_file():
-            raise DataError(f"{path}: config file not found")
+
+def _read_yaml(path: Path) -> dict:
+    """The mapping in the YAML file ``path``; every problem is a one-line :class:`DataError`."""
+    import yaml
+
+    if not path.is_file():
+        raise DataError(f"{path}: config file not found")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
+        raise DataError(f"{path}: invalid YAML{where}: {problem}") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise DataError(f"{path}: config must be a mapping of field: value")
+    return values
+
+
+def _from_yaml(cls, path: Path, values: dict) -> dict:
+    """File values checked against ``cls``'s fields: unknown keys and wrong types are a
+    :class:`DataError` naming the file. YAML lists become tuples for tuple fields, and strings
+    such as ``1e-5`` (a string for YAML 1.1) floats for float fields."""
+    hints = type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    unknown = sorted(str(k) for k in values if k not in names)
+    if unknown:
+        raise DataError(f"{path}: unknown config keys {unknown}; valid keys: {sorted(names)}")
+    out = {}
+    for key, value in values.items():
+        tp = hints.get(key, Any)
+        if isinstance(value, list) and not matches(value, tp) and matches(tuple(value), tp):
+            value = tuple(value)
+        elif isinstance(value, str) and _FLOAT.fullmatch(value) and not matches(value, tp) and matches(1.0, tp):
+            value = float(value)
         try:
-            values = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise DataError(f"{path}: invalid YAML ({exc})") from exc
-        if not isinstance(values, dict):
-            raise DataError(f"{path}: config must be a mapping of field: value")
-        unknown = set(values) - names
-        if unknown:
-            raise DataError(f"{path}: unknown config keys {sorted(unknown)}; valid keys: {sorted(names)}")
-        cfg = replace(cfg, **values)
-    cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None and k in names})
+            check_value(value, tp, key)
+        except ParameterError as exc:
+            raise DataError(f"{path}: {exc}") from None
+        out[key] = value
+    return out
+
+
+def load_config(cls, path: str | Path | None = None, **overrides):
+    """``cls()`` updated by the YAML file ``path`` and then by non-``None`` ``overrides``;
+    returns it type-checked (:func:`check_types`) and validated.
+
+    Problems in the file are a one-line :class:`DataError` naming it (not found, not UTF-8,
+    YAML syntax with line and column, unknown key, wrong type); unknown ``overrides`` and
+    out-of-range values a :class:`ParameterError`."""
+    names = [f.name for f in fields(cls)]
+    unknown = [k for k in overrides if k not in names]
+    if unknown:
+        raise ParameterError(f"unknown {cls.__name__} fields {unknown}; valid fields: {', '.join(names)}")
+    values = {} if path is None else _from_yaml(cls, Path(path), _read_yaml(Path(path)))
+    values |= {k: v for k, v in overrides.items() if v is not None}
+    cfg = replace(cls(), **values)
+    check_types(cfg)
     return cfg.validate() if hasattr(cfg, "validate") else cfg
 
 

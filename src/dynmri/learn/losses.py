@@ -22,16 +22,20 @@ Examples
 >>> from dynmri.learn.losses import get_loss
 >>> [type(t).__name__ for t in get_loss("ddei").terms]
 ['MCLoss', 'EILoss']
+>>> get_loss("ddei", time_paddign="wrap")
+Traceback (most recent call last):
+...
+dynmri.errors.ParameterError: unknown option 'time_paddign' for loss 'ddei'; valid options: weight, seed, diffeo, rotation, time_padding, group
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
 from dynmri.errors import ParameterError
+from dynmri.registry import Registry
 
 
 @dataclass
@@ -71,41 +75,38 @@ def _mse():
     return MSE()
 
 
-LOSSES: dict[str, Callable[..., Loss]] = {}
+LOSSES = Registry("loss")
+"""Training losses: name -> builder(seed, **options) -> :class:`Loss`. Every builder takes
+``seed`` (training passes its own); its other keyword parameters are the ``loss_cfg`` options."""
 
 
-def register(name: str):
-    def wrap(fn):
-        LOSSES[name] = fn
-        return fn
-
-    return wrap
-
-
-@register("supervised-l2")
-def _sup_l2(**_):
+@LOSSES.register("supervised-l2")
+def _sup_l2(seed: int = 0):
+    """Supervised L2 (``seed`` is taken, as by every loss, and unused: nothing is random)."""
     from deepinv.loss import SupLoss
 
     return Loss("supervised-l2", [SupLoss(metric=_mse())], needs_ground_truth=True)
 
 
-@register("supervised-l1")
-def _sup_l1(**_):
+@LOSSES.register("supervised-l1")
+def _sup_l1(seed: int = 0):
+    """Supervised L1 (``seed`` unused)."""
     from deepinv.loss import SupLoss
     from deepinv.loss.metric import MAE
 
     return Loss("supervised-l1", [SupLoss(metric=MAE())], needs_ground_truth=True)
 
 
-@register("mc")
-def _mc(**_):
+@LOSSES.register("mc")
+def _mc(seed: int = 0):
+    """Measurement consistency alone (``seed`` unused)."""
     from deepinv.loss import MCLoss
 
     return Loss("mc", [MCLoss(metric=_mse())])
 
 
-@register("ssdu")
-def _ssdu(split_ratio: float = 0.6, eval_n_samples: int = 5, seed: int = 0, **_):
+@LOSSES.register("ssdu")
+def _ssdu(split_ratio: float = 0.6, eval_n_samples: int = 5, seed: int = 0):
     """SSDU: the network sees a random ``split_ratio`` of the sampled k-space and is scored on
     the rest. deepinv's default split mask is ``(C, H, W)`` (fails on video k-space, and one
     split for all frames): this generator takes the physics' mask as ``input_mask`` and so
@@ -124,29 +125,28 @@ def _ei(name: str, transform, weight: float):
     return Loss(name, [MCLoss(metric=_mse()), EILoss(transform, metric=_mse(), weight=weight)])
 
 
-@register("ei-rotate")
-def _ei_rotate(weight: float = 1.0, seed: int = 0, rotation: str = "fourier", **_):
+@LOSSES.register("ei-rotate")
+def _ei_rotate(weight: float = 1.0, seed: int = 0, rotation: str = "fourier"):
     from dynmri.learn.transforms import random_choice, rotate
 
     return _ei("ei-rotate", random_choice(rotate(seed + 1, interpolation=rotation), seed=seed), weight)
 
 
-@register("ei-time")
-def _ei_time(weight: float = 1.0, seed: int = 0, **_):
+@LOSSES.register("ei-time")
+def _ei_time(weight: float = 1.0, seed: int = 0):
     from dynmri.learn.transforms import random_choice, time_shift
 
     return _ei("ei-time", random_choice(time_shift(seed + 1), seed=seed), weight)
 
 
-@register("ddei")
-def _ddei(weight: float = 1.0, seed: int = 0, diffeo: str = "smooth", rotation: str = "fourier", time_padding: str = "wrap", group: str = "choice", **_):
+@LOSSES.register("ddei")
+def _ddei(weight: float = 1.0, seed: int = 0, diffeo: str = "smooth", rotation: str = "fourier", time_padding: str = "wrap", group: str = "choice"):
     from dynmri.learn.transforms import ddei_transform
 
     return _ei("ddei", ddei_transform(seed=seed, diffeo=diffeo, rotation=rotation, time_padding=time_padding, group=group), weight)
 
 
 def get_loss(name: str, **cfg) -> Loss:
-    """The training loss registered as ``name`` (see the module table)."""
-    if name not in LOSSES:
-        raise ParameterError(f"unknown loss {name!r}; available: {', '.join(LOSSES)}")
-    return LOSSES[name](**cfg)
+    """The training loss registered as ``name`` (see the module table); an unknown option, or
+    one of the wrong type, raises a :class:`~dynmri.errors.ParameterError` naming the valid ones."""
+    return LOSSES.build(name, **cfg)

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from deepinv.transform import Transform
 
 from dynmri.errors import ParameterError
+from dynmri.registry import Registry
 
 
 def _rng(seed: int) -> torch.Generator:
@@ -247,7 +248,10 @@ def cpab(seed: int = 0):
         raise ParameterError("the CPAB diffeomorphism needs libcpab: pip install libcpab (or use diffeo='smooth')") from exc
 
 
-DIFFEOS = {"smooth": smooth_warp, "cpab": cpab}
+DIFFEOS = Registry("diffeo")
+"""DDEI's diffeomorphisms: name -> builder(seed=...) -> deepinv ``Transform``."""
+DIFFEOS.register("smooth", smooth_warp)
+DIFFEOS.register("cpab", cpab, requires="libcpab", install="pip install libcpab (or use diffeo='smooth')")
 
 
 def ddei_transform(seed: int = 0, diffeo: str = "smooth", rotation: str = "fourier", time_padding: str = "wrap", group: str = "choice"):
@@ -258,9 +262,8 @@ def ddei_transform(seed: int = 0, diffeo: str = "smooth", rotation: str = "fouri
     EI-rotate's do; dynmri's shipped DDEI network is trained so, see ``docs/training.md``). ``time_padding``: ``wrap`` (circular, exact for a whole cardiac cycle) or ``reflect``
     (continuous at the edges of a window shorter than a cycle, where wrapping joins the last
     frame to the first)."""
-    if diffeo not in DIFFEOS:
-        raise ParameterError(f"diffeo must be one of {', '.join(DIFFEOS)}, got {diffeo!r}")
+    make_diffeo = DIFFEOS.get(diffeo)
     if group not in ("choice", "compose"):
         raise ParameterError(f"group must be 'choice' or 'compose', got {group!r}")
-    members = (time_shift(seed + 1, padding=time_padding), DIFFEOS[diffeo](seed=seed + 2), rotate(seed + 3, interpolation=rotation))
+    members = (time_shift(seed + 1, padding=time_padding), make_diffeo(seed=seed + 2), rotate(seed + 3, interpolation=rotation))
     return (random_choice if group == "choice" else compose)(*members, seed=seed)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dynmri.models import register
+from dynmri.models.base import MODELS
 from dynmri.models.layers import (
     DataConsistency,
     batch_to_frames,
@@ -111,6 +111,6 @@ class CRNN(nn.Module):
         return x
 
 
-@register("crnn")
+@MODELS.register("crnn")
 def crnn(channels: int = 32, cascades: int = 4, layers: int = 5, kernel: int = 3, dc_init: float = 0.98) -> CRNN:
     return CRNN(channels=channels, cascades=cascades, layers=layers, kernel=kernel, dc_init=dc_init)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dynmri.models import register
+from dynmri.models.base import BACKBONES, MODELS
 from dynmri.models.layers import initial_estimate, zero_init
 
 
@@ -106,6 +106,9 @@ class DualUNetResNet3d(nn.Module):
         return x + self.head(self.res(nn.functional.leaky_relu(self.lift(z), 0.1)))
 
 
+BACKBONES.register("dual-unet-resnet3d", DualUNetResNet3d)
+
+
 class _DualModel(nn.Module):
     def __init__(self, **cfg):
         super().__init__()
@@ -115,6 +118,6 @@ class _DualModel(nn.Module):
         return self.net(initial_estimate(y, physics))
 
 
-@register("dual-unet-resnet3d")
+@MODELS.register("dual-unet-resnet3d")
 def dual_unet_resnet3d(frames: int = 12, chans: int = 16, pools: int = 2, drop: float = 0.3, res_ch: int = 8, res_blocks: int = 2):
     return _DualModel(frames=frames, chans=chans, pools=pools, drop=drop, res_ch=res_ch, res_blocks=res_blocks)

@@ -44,7 +44,7 @@ import math
 import torch
 from torch import nn
 
-from dynmri.models import register
+from dynmri.models.base import MODELS
 from dynmri.models.layers import batch_to_frames, frames_to_batch, zero_init
 
 
@@ -146,7 +146,7 @@ class LPSNet(nn.Module):
         return L + S
 
 
-@register("lps-net")
+@MODELS.register("lps-net")
 def lps_net(iterations: int = 12, lam_l: float = 3e-3, lam_s: float = 1e-3, learn_steps: bool = True,
             correction: bool = False, channels: int = 16) -> LPSNet:
     """LPS unrolled for ``iterations`` FISTA steps (:class:`LPSNet`)."""

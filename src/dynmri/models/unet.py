@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from dynmri.errors import ParameterError
-from dynmri.models import register
+from dynmri.models.base import BACKBONES, MODELS
 from dynmri.models.layers import (
     DataConsistency,
     batch_to_frames,
@@ -102,21 +102,18 @@ class Unrolled(nn.Module):
         return x
 
 
-BACKBONES = {"unet": FrameUNet}
+BACKBONES.register("unet", FrameUNet)
 
 
-@register("unet")
+@MODELS.register("unet")
 def unet(chans: int = 16, pools: int = 3, drop: float = 0.0) -> Unrolled:
     return Unrolled([FrameUNet(chans, pools, drop)], dc=False)
 
 
-@register("cascade")
+@MODELS.register("cascade", kwargs_to=lambda options: BACKBONES.get(options.get("backbone", "unet")))
 def cascade(backbone: str = "unet", n: int = 3, **backbone_cfg) -> Unrolled:
-    from dynmri.models.dual import DualUNetResNet3d
-
-    backbones = BACKBONES | {"dual-unet-resnet3d": DualUNetResNet3d}
-    if backbone not in backbones:
-        raise ParameterError(f"unknown backbone {backbone!r}; available: {', '.join(backbones)}")
+    """``n`` copies of the backbone registered as ``backbone`` (in :data:`BACKBONES`), each
+    followed by data consistency; ``backbone_cfg`` are that backbone's options."""
     if n < 1:
         raise ParameterError(f"cascade needs n >= 1, got {n}")
-    return Unrolled([backbones[backbone](**backbone_cfg) for _ in range(n)], dc=True)
+    return Unrolled([BACKBONES.build(backbone, **backbone_cfg) for _ in range(n)], dc=True)

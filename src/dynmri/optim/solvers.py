@@ -5,7 +5,7 @@ single tensor of any shape, and returns a :class:`SolverResult` with the cost of
 iteration (when a ``cost`` callable is given). Progress bars and logs are added by the
 caller through ``callback(k, x, cost)`` (see :mod:`dynmri.recon.cs`).
 
-Registry: ``get_solver(name)`` with ``name`` in ``SOLVERS``.
+Registry: ``get_solver(name)`` with ``name`` in ``SOLVERS`` (a :class:`~dynmri.registry.Registry`).
 
 Examples
 --------
@@ -29,8 +29,12 @@ from dataclasses import dataclass, field
 import torch
 
 from dynmri.errors import DataError, ParameterError
+from dynmri.registry import Registry
 
 Tensor = torch.Tensor
+
+SOLVERS = Registry("solver")
+"""The iteration loops by name; :mod:`dynmri.recon.cs` looks its solvers up here."""
 
 
 @dataclass
@@ -77,6 +81,7 @@ def _record(res: SolverResult, k: int, x: Tensor, cost, callback):
         callback(k, x, c)
 
 
+@SOLVERS.register("fista")
 def fista(
     x0: Tensor,
     grad: Callable[[Tensor], Tensor],
@@ -115,6 +120,7 @@ def fista(
     return res
 
 
+@SOLVERS.register("pogm")
 def pogm(
     x0: Tensor,
     grad: Callable[[Tensor], Tensor],
@@ -175,6 +181,7 @@ class AnalysisTerm:
     norm2: float = 1.0
 
 
+@SOLVERS.register("condat-vu")
 def condat_vu(
     x0: Tensor,
     grad: Callable[[Tensor], Tensor],
@@ -222,6 +229,7 @@ def condat_vu(
     return res
 
 
+@SOLVERS.register("cg")
 def conjugate_gradient(
     x0: Tensor,
     normal: Callable[[Tensor], Tensor],
@@ -263,14 +271,9 @@ def conjugate_gradient(
     return res
 
 
-SOLVERS = {"fista": fista, "pogm": pogm, "condat-vu": condat_vu, "cg": conjugate_gradient}
-
-
 def get_solver(name: str):
     """The solver registered as ``name`` (``fista``, ``pogm``, ``condat-vu``, ``cg``)."""
-    if name not in SOLVERS:
-        raise ParameterError(f"unknown solver {name!r}; available: {', '.join(SOLVERS)}")
-    return SOLVERS[name]
+    return SOLVERS.get(name)
 
 
 def power_iteration(op: Callable[[Tensor], Tensor], x0: Tensor, n_iter: int = 30, tol: float = 1e-6) -> float:

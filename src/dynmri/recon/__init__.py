@@ -14,10 +14,10 @@ from dynmri.recon.methods import (
     get_method,
     method_names,
     reconstruct_acquisition,
-    register,
+    requirement,
     zero_filled,
 )
 from dynmri.recon.network import reconstruct_with_model, sliding_window
 
 __all__ = ["METHODS", "REQUIRES", "acquisition_physics", "applicable", "dcomp_adjoint", "get_method", "method_names",
-           "reconstruct_acquisition", "reconstruct_with_model", "register", "sliding_window", "zero_filled"]
+           "reconstruct_acquisition", "reconstruct_with_model", "requirement", "sliding_window", "zero_filled"]

@@ -59,16 +59,10 @@ from dynmri.optim.prox import (
     soft_threshold,
     svt,
 )
-from dynmri.optim.solvers import (
-    AnalysisTerm,
-    condat_vu,
-    conjugate_gradient,
-    fista,
-    pogm,
-    power_iteration,
-)
+from dynmri.optim.solvers import AnalysisTerm, get_solver, power_iteration
 from dynmri.optim.wavelets import Wavelet
-from dynmri.recon import methods as recon
+from dynmri.recon.methods import METHODS
+from dynmri.registry import check_options
 
 
 def _levels(cfg: CSConfig, shape) -> int:
@@ -258,15 +252,23 @@ def _single_or_maps(physics, name: str):
         raise ParameterError(f"{name} needs coil maps for multi-coil k-space; use fista-grouplasso or fista-owl (calibrationless)")
 
 
+def _overrides(options: dict):
+    """Where a method's ``**overrides`` go: :class:`CSConfig` fields (for the registry's checks)."""
+    return CSConfig
+
+
 def _cfg(config, overrides) -> CSConfig:
+    """``config`` (default :class:`CSConfig`) with ``overrides`` (CSConfig fields: an unknown
+    one, or a value of the wrong type, raises a :class:`ParameterError` naming them), validated."""
     cfg = config or CSConfig()
+    check_options(CSConfig, overrides, "CSConfig")
     return replace(cfg, **overrides).validate() if overrides else cfg.validate()
 
 
 # ----------------------------------------------------------------------------------- methods
 
 
-@recon.register("ls", requires="maps")
+@METHODS.register("ls", needs="maps", kwargs_to=_overrides)
 def least_squares(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
     r"""Least squares :math:`(A^H A + \epsilon I) x = A^H y` by conjugate gradient (CG-SENSE)."""
     cfg = _cfg(config, overrides)
@@ -277,7 +279,7 @@ def least_squares(y, physics, *, config: CSConfig | None = None, progress=False,
         return physics.A_adjoint(physics.A(x)) + cfg.ls_eps * x
 
     cost = lambda x: 0.5 * float(torch.sum((physics.A(x) - y) ** 2))  # noqa: E731
-    return _run(conjugate_gradient, cfg=cfg, cost=cost, progress=progress, callback=callback, name="ls", x0=x0, normal=normal, rhs=x0).x
+    return _run(get_solver("cg"), cfg=cfg, cost=cost, progress=progress, callback=callback, name="ls", x0=x0, normal=normal, rhs=x0).x
 
 
 def _synthesis(y, physics, cfg, progress, callback, solver, name, transform=None):
@@ -302,16 +304,16 @@ def _synthesis(y, physics, cfg, progress, callback, solver, name, transform=None
                 x0=prob.x0, grad=prob.grad, prox=prox, step=1.0 / prob.lipschitz).x
 
 
-@recon.register("fista-wavelet", requires="maps")
+@METHODS.register("fista-wavelet", needs="maps", kwargs_to=_overrides)
 def fista_wavelet(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
     """Frame-by-frame orthogonal wavelet sparsity, FISTA (synthesis = analysis for orthogonal)."""
-    return _synthesis(y, physics, _cfg(config, overrides), progress, callback, fista, "fista-wavelet")
+    return _synthesis(y, physics, _cfg(config, overrides), progress, callback, get_solver("fista"), "fista-wavelet")
 
 
-@recon.register("pogm-wavelet", requires="maps")
+@METHODS.register("pogm-wavelet", needs="maps", kwargs_to=_overrides)
 def pogm_wavelet(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
     """Frame-by-frame orthogonal wavelet sparsity, POGM."""
-    return _synthesis(y, physics, _cfg(config, overrides), progress, callback, pogm, "pogm-wavelet")
+    return _synthesis(y, physics, _cfg(config, overrides), progress, callback, get_solver("pogm"), "pogm-wavelet")
 
 
 def _space_time(W: Wavelet):
@@ -322,16 +324,16 @@ def _space_time(W: Wavelet):
     return (lambda x: Ft.A(W(x))), (lambda c: W.adjoint(Ft.A_adjoint(c)))
 
 
-@recon.register("fista-wavelet-tfft", requires="maps")
+@METHODS.register("fista-wavelet-tfft", needs="maps", kwargs_to=_overrides)
 def fista_wavelet_tfft(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
     """Sparsity of the spatial wavelet coefficients in the temporal Fourier domain (k-t sparsity), FISTA."""
     cfg = _cfg(config, overrides)
     if y.shape[-3] < 2:
         raise ShapeError("fista-wavelet-tfft needs at least 2 frames")
-    return _synthesis(y, physics, replace(cfg, lam=cfg.lam_tfft), progress, callback, fista, "fista-wavelet-tfft", _space_time)
+    return _synthesis(y, physics, replace(cfg, lam=cfg.lam_tfft), progress, callback, get_solver("fista"), "fista-wavelet-tfft", _space_time)
 
 
-@recon.register("condatvu-wavelet", requires="maps")
+@METHODS.register("condatvu-wavelet", needs="maps", kwargs_to=_overrides)
 def condatvu_wavelet(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
     """Analysis sparsity in the undecimated wavelet frame, Condat-Vu primal-dual."""
     from dynmri.optim.linops import WaveletOperator
@@ -349,11 +351,11 @@ def condatvu_wavelet(y, physics, *, config: CSConfig | None = None, progress=Fal
     def cost(x):
         return prob.data_cost(x) + lam * _l1(U.A(x), keep)
 
-    return _run(condat_vu, cfg=cfg, cost=cost, progress=progress, callback=callback, name="condatvu-wavelet",
+    return _run(get_solver("condat-vu"), cfg=cfg, cost=cost, progress=progress, callback=callback, name="condatvu-wavelet",
                 x0=prob.x0, grad=prob.grad, terms=[term], lipschitz=prob.lipschitz, sigma=cfg.sigma).x
 
 
-@recon.register("condatvu-wavelet-ttv", requires="maps")
+@METHODS.register("condatvu-wavelet-ttv", needs="maps", kwargs_to=_overrides)
 def condatvu_wavelet_ttv(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
     """Orthogonal wavelet sparsity (exact prox) plus temporal total variation (dual), Condat-Vu."""
     from dynmri.optim.linops import TemporalDifference
@@ -377,11 +379,11 @@ def condatvu_wavelet_ttv(y, physics, *, config: CSConfig | None = None, progress
     def cost(x):
         return prob.data_cost(x) + lam * _l1(W(x), keep) + mu * float(modulus(Dt.A(x)).sum())
 
-    return _run(condat_vu, cfg=cfg, cost=cost, progress=progress, callback=callback, name="condatvu-wavelet-ttv",
+    return _run(get_solver("condat-vu"), cfg=cfg, cost=cost, progress=progress, callback=callback, name="condatvu-wavelet-ttv",
                 x0=prob.x0, grad=prob.grad, terms=[term], lipschitz=prob.lipschitz, prox=prox, sigma=cfg.sigma).x
 
 
-@recon.register("lps", requires="maps")
+@METHODS.register("lps", needs="maps", kwargs_to=_overrides)
 def low_rank_plus_sparse(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
     r"""Low rank + sparse (Otazo et al. 2015): :math:`x = L + S`, nuclear norm of the Casorati
     matrix of :math:`L` and temporal-Fourier sparsity of :math:`S`, by FISTA on :math:`(L, S)`."""
@@ -410,7 +412,7 @@ def low_rank_plus_sparse(y, physics, *, config: CSConfig | None = None, progress
         return prob.data_cost(z[0] + z[1]) + lam_l * float(s.sum()) + mu * float(modulus(Ft.A(z[1])).sum())
 
     z0 = torch.stack((x0, torch.zeros_like(x0)))
-    res = _run(fista, cfg=cfg, cost=cost, progress=progress, callback=callback, name="lps",
+    res = _run(get_solver("fista"), cfg=cfg, cost=cost, progress=progress, callback=callback, name="lps",
                x0=z0, grad=grad, prox=prox, step=1.0 / (2 * prob.lipschitz))
     return res.x[0] + res.x[1]
 
@@ -430,7 +432,7 @@ def _calibrationless(y, physics, cfg, progress, callback, name, make_prox):
     lam = _weight(cfg, cfg.lam, lambda: _max_coeff(c0, keep))
     shrink, norm = make_prox(Wv, keep, prob.x0.shape)
     if prob._mask is not None:
-        x = _coefficient_run(fista, prob, Wv, c0, lambda v, step: shrink(v, step * lam), lambda c: norm(c, lam),
+        x = _coefficient_run(get_solver("fista"), prob, Wv, c0, lambda v, step: shrink(v, step * lam), lambda c: norm(c, lam),
                              cfg=cfg, progress=progress, callback=callback, name=name)
     else:
         def prox(v, step):
@@ -439,13 +441,13 @@ def _calibrationless(y, physics, cfg, progress, callback, name, make_prox):
         def cost(x):
             return prob.data_cost(x) + norm(Wv(x), lam)
 
-        x = _run(fista, cfg=cfg, cost=cost, progress=progress, callback=callback, name=name,
+        x = _run(get_solver("fista"), cfg=cfg, cost=cost, progress=progress, callback=callback, name=name,
                  x0=prob.x0, grad=prob.grad, prox=prox, step=1.0 / prob.lipschitz).x  # (B, 2, N, T, H, W)
     mag = torch.sqrt((x**2).sum(dim=(1, 2)))
     return torch.stack((mag, torch.zeros_like(mag)), dim=1)
 
 
-@recon.register("fista-grouplasso", requires="multicoil")
+@METHODS.register("fista-grouplasso", needs="multicoil", kwargs_to=_overrides)
 def fista_grouplasso(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
     """Calibrationless multi-coil: group sparsity of each wavelet coefficient across coils."""
     cfg = _cfg(config, overrides)
@@ -454,7 +456,7 @@ def fista_grouplasso(y, physics, *, config: CSConfig | None = None, progress=Fal
                                                     lambda c, lam: lam * group_norm(c, 2, keep)))
 
 
-@recon.register("fista-owl", requires="multicoil")
+@METHODS.register("fista-owl", needs="multicoil", kwargs_to=_overrides)
 def fista_owl(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
     """Calibrationless multi-coil: ordered weighted L1 per wavelet band across coils (band-based)."""
     cfg = _cfg(config, overrides)

@@ -1,45 +1,65 @@
-r"""Reconstruction methods: a registry of functions ``method(y, physics) -> x``.
+r"""Reconstruction methods: a registry of functions ``method(y, physics, **options) -> x``.
 
 Shapes: ``y (B, 2, T, H, W)`` or ``(B, 2, N, T, H, W)``; returns ``x (B, 2, T, H, W)``.
+
+Every entry of :data:`METHODS` declares the data it needs (metadata ``needs``, see
+:func:`requirement`); :func:`reconstruct_acquisition` checks the options it passes (an unknown
+one raises, naming the valid ones: a compressed-sensing method's are :class:`CSConfig` fields).
 
 Examples
 --------
 >>> import torch
 >>> from dynmri.physics.cartesian import make_physics
->>> from dynmri.recon.methods import get_method
+>>> from dynmri.recon.methods import get_method, requirement
 >>> mask = torch.ones(2, 8, 8); mask[:, :, 1::2] = 0
 >>> physics = make_physics(mask)
 >>> get_method("zero-filled")(physics.A(torch.randn(1, 2, 2, 8, 8)), physics).shape
 torch.Size([1, 2, 2, 8, 8])
+>>> requirement("zero-filled"), requirement("dcomp-adjoint")
+('any', 'noncartesian')
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 import torch
 
 from dynmri.errors import ParameterError
+from dynmri.registry import Registry
 
-METHODS: dict[str, Callable] = {}
-REQUIRES: dict[str, str] = {}
-"""What each method needs: ``any`` data, ``maps`` (single coil or multi-coil with coil maps),
-``multicoil`` (calibrationless: multi-coil Cartesian k-space, maps optional) or ``noncartesian``."""
+METHODS = Registry("reconstruction method")
+"""Reconstruction methods: name -> ``fn(y, physics, **options)``. Metadata ``needs``: ``any``
+data, ``maps`` (single coil or multi-coil with coil maps), ``multicoil`` (calibrationless:
+multi-coil Cartesian k-space, maps optional) or ``noncartesian``."""
 
 
-def register(name: str, requires: str = "any"):
-    def wrap(fn):
-        METHODS[name] = fn
-        REQUIRES[name] = requires
-        return fn
+def requirement(name: str) -> str:
+    """What method ``name`` needs: ``any``, ``maps``, ``multicoil`` or ``noncartesian``."""
+    return METHODS.meta(name).get("needs", "any")
 
-    return wrap
+
+class _Requirements(Mapping):
+    """Read-only ``name -> requirement(name)`` over :data:`METHODS` (the former ``REQUIRES`` dict)."""
+
+    def __getitem__(self, name: str) -> str:
+        return requirement(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(METHODS)
+
+    def __len__(self) -> int:
+        return len(METHODS)
+
+
+REQUIRES: Mapping[str, str] = _Requirements()
+"""``REQUIRES[name] == requirement(name)``, a view of the ``needs`` metadata of :data:`METHODS`."""
 
 
 def applicable(name: str, multicoil: bool, has_maps: bool, noncartesian: bool = False) -> bool:
     """Whether method ``name`` can reconstruct such data."""
-    need = REQUIRES[name]
+    need = requirement(name)
     if need == "noncartesian":
         return noncartesian and (not multicoil or has_maps)
     if noncartesian and (need == "multicoil" or (multicoil and not has_maps)):
@@ -49,18 +69,23 @@ def applicable(name: str, multicoil: bool, has_maps: bool, noncartesian: bool = 
 
 def get_method(name: str) -> Callable:
     """The reconstruction function registered as ``name``."""
-    if name not in METHODS:
-        raise ParameterError(f"unknown reconstruction method {name!r}; available: {', '.join(sorted(METHODS))}")
-    return METHODS[name]
+    return METHODS.get(name)
 
 
-@register("zero-filled")
-def zero_filled(y: torch.Tensor, physics, **_) -> torch.Tensor:
+def check_options(name: str, options: dict) -> None:
+    """Raise a :class:`ParameterError` for an option method ``name`` does not take (naming the
+    valid ones) or of the wrong type; ``y`` and ``physics`` are not options."""
+    METHODS.check(name, options, skip=2)
+
+
+@METHODS.register("zero-filled", needs="any")
+def zero_filled(y: torch.Tensor, physics, *, progress: bool = False, config=None, callback=None) -> torch.Tensor:
     r"""Zero-filled reconstruction :math:`x = A^H y` (coil-combined with the maps when multi-coil).
 
     Multi-coil k-space without coil maps (a coil-wise ``physics``) is combined by
     root-sum-of-squares. Non-Cartesian k-space gets the density-compensated adjoint (gridding),
-    :func:`dcomp_adjoint`: the plain adjoint is not an estimate of the image.
+    :func:`dcomp_adjoint`: the plain adjoint is not an estimate of the image. ``progress``,
+    ``config`` and ``callback`` are accepted, and unused, as by every method (no iterations).
     """
     from dynmri.physics import CoilwiseMRI, NonCartesianMRI, rss
 
@@ -71,10 +96,12 @@ def zero_filled(y: torch.Tensor, physics, **_) -> torch.Tensor:
     return physics.A_adjoint(y)
 
 
-@register("dcomp-adjoint", requires="noncartesian")
-def dcomp_adjoint(y: torch.Tensor, physics, density_method: str = "voronoi", **_) -> torch.Tensor:
+@METHODS.register("dcomp-adjoint", needs="noncartesian")
+def dcomp_adjoint(y: torch.Tensor, physics, density_method: str = "voronoi", *, progress: bool = False, config=None,
+                  callback=None) -> torch.Tensor:
     r"""Density-compensated adjoint :math:`x = A^H D y` of non-Cartesian k-space ``(B, 2, [N,] T, M)``
-    (``D``: Voronoi (default) or Pipe weights of each frame's trajectory, :func:`dynmri.physics.nufft.density`)."""
+    (``D``: Voronoi (default) or Pipe weights of each frame's trajectory, :func:`dynmri.physics.nufft.density`).
+    ``progress``, ``config`` and ``callback`` are accepted, and unused (no iterations)."""
     from dynmri.physics.nufft import density
 
     physics.density_weights = density(physics.nufft.k, physics.img_size, density_method)
@@ -117,14 +144,16 @@ def method_names() -> list[str]:
 def reconstruct_acquisition(acq, method: str = "zero-filled", *, device: str = "cpu", progress: bool = False, **options) -> np.ndarray:
     """Reconstruct every sample of an :class:`~dynmri.data.files.Acquisition`; returns complex ``(S, T, H, W)``.
 
-    ``options`` go to the method (e.g. ``config=CSConfig(...)`` for compressed sensing).
-    Multi-coil k-space without coil maps gets the coil-wise operator (calibrationless).
+    ``options`` go to the method (e.g. ``config=CSConfig(...)`` for compressed sensing), checked
+    first (:func:`check_options`). Multi-coil k-space without coil maps gets the coil-wise
+    operator (calibrationless).
     """
     from tqdm.auto import tqdm
 
     from dynmri._complex import channels_to_np
 
     fn = get_method(method)
+    check_options(method, {"progress": progress, **options})
     out = []
     for s in tqdm(range(acq.kspace.shape[0]), desc=method, disable=not progress, unit="slice"):
         y, mask, maps = _slice_inputs(acq, s, device)

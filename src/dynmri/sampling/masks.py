@@ -28,6 +28,10 @@ import math
 import torch
 
 from dynmri.errors import ParameterError
+from dynmri.registry import Registry
+
+MASKS = Registry("mask kind")
+"""Registry of mask kinds: name -> factory(img_size, acceleration, center_lines, rng, **options)."""
 
 
 def _deepinv_generators():
@@ -73,12 +77,15 @@ def _exact_lines(base):
     return _ExactLines
 
 
+@MASKS.register("gaussian")
 def _gaussian(img_size, acceleration, center_lines, rng):
     gaussian, _ = _deepinv_generators()
     return _exact_lines(gaussian)(img_size, acceleration, center_lines=center_lines, rng=rng)
 
 
+@MASKS.register("vd-lines")
 def _vd_lines(img_size, acceleration, center_lines, rng, order: float = 2.0):
+    """Density ``(1 - |k| / k_max) ** order + 0.05``."""
     _, random = _deepinv_generators()
 
     class VariableDensityLines(_exact_lines(random)):
@@ -93,6 +100,7 @@ def _vd_lines(img_size, acceleration, center_lines, rng, order: float = 2.0):
     return VariableDensityLines(img_size, acceleration, center_lines=center_lines, rng=rng)
 
 
+@MASKS.register("equispaced")
 def _equispaced(img_size, acceleration, center_lines, rng):
     _, random = _deepinv_generators()
 
@@ -124,22 +132,19 @@ def _equispaced(img_size, acceleration, center_lines, rng):
     return EquispacedLines(img_size, acceleration, center_lines=center_lines, rng=rng)
 
 
-MASKS = {"gaussian": _gaussian, "vd-lines": _vd_lines, "equispaced": _equispaced}
-"""Registry of mask kinds: name -> factory(img_size, acceleration, center_lines, rng)."""
-
-
-def get_mask_generator(kind: str, shape: tuple[int, int, int], acceleration: float, *, center_lines: int | None = None, seed: int = 0):
+def get_mask_generator(kind: str, shape: tuple[int, int, int], acceleration: float, *, center_lines: int | None = None, seed: int = 0,
+                       **options):
     """A deepinv mask generator for ``shape = (T, H, W)`` with its own seeded generator.
 
-    ``generator.step(batch_size=S)["mask"]`` has shape ``(S, 1, T, H, W)``.
+    ``generator.step(batch_size=S)["mask"]`` has shape ``(S, 1, T, H, W)``. ``options`` go to
+    the kind's factory (``vd-lines``: ``order``); an unknown one raises, naming the valid ones.
     """
-    if kind not in MASKS:
-        raise ParameterError(f"unknown mask kind {kind!r}; choose one of {', '.join(MASKS)}")
+    MASKS.get(kind)
     if len(shape) != 3 or min(shape) < 1:
         raise ParameterError(f"mask shape must be (T, H, W) with positive sizes, got {shape}")
     _check_request(shape[-1], acceleration, center_lines)
     rng = torch.Generator().manual_seed(int(seed))
-    return MASKS[kind]((1, *shape), acceleration, center_lines, rng)
+    return MASKS.build(kind, (1, *shape), acceleration, center_lines, rng, **options)
 
 
 def make_mask(
@@ -150,6 +155,7 @@ def make_mask(
     n: int = 1,
     center_lines: int | None = None,
     seed: int = 0,
+    **options,
 ) -> torch.Tensor:
     """``n`` seeded time-varying masks of ``shape = (T, H, W)``: a float tensor ``(n, T, H, W)``.
 
@@ -163,8 +169,10 @@ def make_mask(
         Requested :math:`R > 1`; the mask samples ``round(W / R)`` lines per frame.
     center_lines : int, optional
         Fully sampled central lines; default deepinv's (8 % of W below 8x, 4 % from 8x).
+    **options
+        Options of the kind (``vd-lines``: ``order``, the exponent of its density).
     """
-    gen = get_mask_generator(kind, shape, acceleration, center_lines=center_lines, seed=seed)
+    gen = get_mask_generator(kind, shape, acceleration, center_lines=center_lines, seed=seed, **options)
     return gen.step(batch_size=n)["mask"][:, 0].float()
 
 

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from dynmri.errors import ParameterError
+from dynmri.registry import Registry
 
 GOLDEN_ANGLE = math.pi * (math.sqrt(5) - 1) / 2  # 111.246 degrees, for full-diameter spokes
 
@@ -121,22 +122,38 @@ def _inside(k: torch.Tensor) -> torch.Tensor:
     return k.clamp(-0.5, 0.5 - 1e-6)
 
 
-TRAJECTORIES = {"radial-golden": "golden", "radial-tiny-golden": "tiny-golden", "spiral": "spiral"}
+TRAJECTORIES = Registry("trajectory")
+"""Named trajectories: name -> builder(n, accel, frames, n_samples=None, **options) -> ``(T, S, Ns, 2)``."""
 
 
-def make_trajectory(kind: str, n: int, accel: float, frames: int, n_samples: int | None = None) -> torch.Tensor:
+@TRAJECTORIES.register("radial-golden")
+def _radial_golden(n: int, accel: float, frames: int, n_samples: int | None = None) -> torch.Tensor:
+    """Golden-angle (111.25 deg) radial spokes, ``n_samples`` (default ``2n``) per spoke."""
+    return radial(spokes_for(accel, n), n_samples or 2 * n, frames, "golden")
+
+
+@TRAJECTORIES.register("radial-tiny-golden")
+def _radial_tiny_golden(n: int, accel: float, frames: int, n_samples: int | None = None) -> torch.Tensor:
+    """Tiny-golden-angle (23.63 deg) radial spokes, ``n_samples`` (default ``2n``) per spoke."""
+    return radial(spokes_for(accel, n), n_samples or 2 * n, frames, "tiny-golden")
+
+
+@TRAJECTORIES.register("spiral")
+def _spiral(n: int, accel: float, frames: int, n_samples: int | None = None, readout: int = 1280) -> torch.Tensor:
+    """As many samples per frame as radial at the same acceleration, on the densest rings the
+    default scanner limits allow (constant angular velocity), about ``readout`` samples per
+    interleave (:func:`spiral_design`)."""
+    total = spokes_for(accel, n) * (n_samples or 2 * n)
+    il, rev = spiral_design(total, n, readout=readout)
+    return spiral(il, total // il, frames, rev)
+
+
+def make_trajectory(kind: str, n: int, accel: float, frames: int, n_samples: int | None = None, **options) -> torch.Tensor:
     """A named trajectory for an ``n x n`` image at acceleration ``accel``: ``(T, S, Ns, 2)``.
     ``n_samples``: samples per radial spoke (default ``2n``); a spiral gets as many samples per
-    frame as radial, designed by :func:`spiral_design`."""
-    if kind not in TRAJECTORIES:
-        raise ParameterError(f"unknown trajectory {kind!r}; available: {', '.join(TRAJECTORIES)}")
-    if kind == "spiral":
-        # as many samples per frame as radial at the same acceleration, on the densest rings the
-        # default scanner limits allow (constant angular velocity)
-        total = spokes_for(accel, n) * (n_samples or 2 * n)
-        il, rev = spiral_design(total, n)
-        return spiral(il, total // il, frames, rev)
-    return radial(spokes_for(accel, n), n_samples or 2 * n, frames, TRAJECTORIES[kind])
+    frame as radial, designed by :func:`spiral_design`. ``options`` go to the kind's builder
+    (``spiral``: ``readout``); an unknown one raises, naming the valid ones."""
+    return TRAJECTORIES.build(kind, n, accel, frames, n_samples, **options)
 
 
 # ---------------------------------------------------------------------------- hardware limits
