@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from dynmri.models.base import BACKBONES, MODELS
-from dynmri.models.layers import initial_estimate, zero_init
+from dynmri.models.layers import initial_estimate, unet_forward, zero_init
 
 
 class Attention(nn.Module):
@@ -64,18 +64,7 @@ class AttentionUNet(nn.Module):
         self.pools = pools
 
     def forward(self, x):
-        H, W = x.shape[-2:]
-        m = 2**self.pools
-        out = nn.functional.pad(x, (0, (-W) % m, 0, (-H) % m))
-        skips = []
-        for blk in self.down:
-            out = blk(out)
-            skips.append(out)
-            out = nn.functional.max_pool2d(out, 2)
-        out = self.bottom(out)
-        for up_t, up in zip(self.up_t, self.up, strict=True):
-            out = up(torch.cat((up_t(out), skips.pop()), 1))
-        return self.final(out)[..., :H, :W]
+        return unet_forward(self, x, nn.functional.max_pool2d)
 
 
 class ResBlock3d(nn.Module):

@@ -54,3 +54,24 @@ def initial_estimate(y: torch.Tensor, physics) -> torch.Tensor:
     from dynmri.physics.nufft import NonCartesianMRI
 
     return physics.A_dagger_dcomp(y) if isinstance(physics, NonCartesianMRI) else physics.A_adjoint(y)
+
+
+def unet_forward(net: nn.Module, x: torch.Tensor, pool, pad_mode: str = "constant") -> torch.Tensor:
+    """The encoder-decoder pass shared by the U-Nets: pad ``x (B, C, H, W)`` to a multiple of
+    ``2**net.pools``, run ``net.down`` (keeping skips, ``pool`` between levels), ``net.bottom``,
+    then ``net.up_t``/``net.up`` with the skips and ``net.final``, and crop back to ``H x W``.
+    ``pad_mode="reflect"`` falls back to zeros when the image is smaller than the padding."""
+    H, W = x.shape[-2:]
+    m = 2**net.pools
+    ph, pw = (-H) % m, (-W) % m
+    mode = "reflect" if pad_mode == "reflect" and min(H, W) > max(ph, pw) else "constant"
+    out = nn.functional.pad(x, (0, pw, 0, ph), mode=mode)
+    skips = []
+    for blk in net.down:
+        out = blk(out)
+        skips.append(out)
+        out = pool(out, 2)
+    out = net.bottom(out)
+    for up_t, up in zip(net.up_t, net.up, strict=True):
+        out = up(torch.cat((up_t(out), skips.pop()), dim=1))
+    return net.final(out)[..., :H, :W]

@@ -28,6 +28,7 @@ from dynmri.models.layers import (
     batch_to_frames,
     frames_to_batch,
     initial_estimate,
+    unet_forward,
     zero_init,
 )
 
@@ -59,19 +60,7 @@ class UNet2d(nn.Module):
         self.final = zero_init(nn.Conv2d(chans, cout, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        H, W = x.shape[-2:]
-        m = 2**self.pools
-        ph, pw = (-H) % m, (-W) % m
-        out = nn.functional.pad(x, (0, pw, 0, ph), mode="reflect" if min(H, W) > max(ph, pw) else "constant")
-        skips = []
-        for blk in self.down:
-            out = blk(out)
-            skips.append(out)
-            out = nn.functional.avg_pool2d(out, 2)
-        out = self.bottom(out)
-        for up_t, up in zip(self.up_t, self.up, strict=True):
-            out = up(torch.cat((up_t(out), skips.pop()), dim=1))
-        return self.final(out)[..., :H, :W]
+        return unet_forward(self, x, nn.functional.avg_pool2d, pad_mode="reflect")
 
 
 class FrameUNet(nn.Module):
