@@ -118,16 +118,9 @@ def reconstruct_acquisition(acq, method: str = "zero-filled", *, device: str = "
 
     ``options`` go to the method (e.g. ``config=CSConfig(...)`` for compressed sensing).
     Multi-coil k-space without coil maps gets the coil-wise operator (calibrationless).
+    A thin call of :func:`dynmri.recon.run.run_method` (which also returns time and cost history).
     """
-    from tqdm.auto import tqdm
+    from dynmri.recon.run import run_method
 
-    from dynmri._complex import channels_to_np
-
-    fn = get_method(method)
-    out = []
-    for s in tqdm(range(acq.kspace.shape[0]), desc=method, disable=not progress, unit="slice"):
-        y, mask, maps = _slice_inputs(acq, s, device)
-        physics = acquisition_physics(acq, mask, maps, device)
-        with torch.no_grad():
-            out.append(channels_to_np(fn(y, physics, progress=progress, **options))[0])
-    return np.stack(out)
+    config = options.pop("config", None)
+    return run_method(acq, method, config, device=device, progress=progress, check=False, **options)[0]
