@@ -33,7 +33,7 @@ from dynmri.config import CSConfig  # noqa: E402
 from dynmri.data.simulate import add_smooth_phase, birdcage_maps  # noqa: E402
 from dynmri.data.sources import default_data_root, load_source, test_split  # noqa: E402
 from dynmri.eval.metrics import evaluate  # noqa: E402
-from dynmri.eval.report import report  # noqa: E402
+from dynmri.eval.report import markdown_table, report  # noqa: E402
 from dynmri.physics.cartesian import coilwise_mri, make_physics  # noqa: E402
 from dynmri.recon.methods import get_method  # noqa: E402
 from dynmri.sampling.masks import make_mask  # noqa: E402
@@ -143,19 +143,12 @@ def main():
     rows.append(("calibrationless", "pysap-mri FISTA GroupLASSO", *_score(ref_c, img), t_rc))
     speed["calibrationless"] = t_rc
 
-    lines = [
-        f"Sunnybrook SAX test slice {s}, frame 0, {H}x{W}, Gaussian {args.accel:g}x, sym8 4 scales, lam={args.lam:g}, "
-        f"{args.iters} iterations, 1 thread, best of {args.repeat}",
-        "",
-        "| problem | method | SSIM | PSNR (dB) | s / 100 it | pysap time / this |",
-        "|---|---|---|---|---|---|",
-    ]
-    for prob, name, ssim, psnr, t in rows:
-        per100 = t * 100 / args.iters
-        ratio = "" if t != t else f"{speed[prob] / t:.1f}x"
-        lines.append(f"| {prob} | {name} | {ssim:.4f} | {psnr:.2f} | {'-' if t != t else f'{per100:.3f}'} | {ratio} |")
-    table = "\n".join(lines)
-    report(table, args.out)
+    title = (f"Sunnybrook SAX test slice {s}, frame 0, {H}x{W}, Gaussian {args.accel:g}x, sym8 4 scales, lam={args.lam:g}, "
+             f"{args.iters} iterations, 1 thread, best of {args.repeat}")
+    header = ["problem", "method", "SSIM", "PSNR (dB)", "s / 100 it", "pysap time / this"]
+    table = [[prob, name, f"{ssim:.4f}", f"{psnr:.2f}", "-" if t != t else f"{t * 100 / args.iters:.3f}", "" if t != t else f"{speed[prob] / t:.1f}x"]
+             for prob, name, ssim, psnr, t in rows]
+    report(markdown_table(header, table, title), args.out)
 
 
 if __name__ == "__main__":

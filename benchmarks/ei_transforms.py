@@ -25,7 +25,7 @@ import torch
 from dynmri.config import SimulateConfig
 from dynmri.data.acquire import simulate_from_config
 from dynmri.data.sources import default_data_root, load_source, test_split
-from dynmri.eval.report import report
+from dynmri.eval.report import markdown_table, report
 from dynmri.learn.transforms import compose, ddei_transform, rotate, smooth_warp, time_shift
 from dynmri.physics.cartesian import make_physics
 
@@ -75,17 +75,11 @@ def main():
                 for i, v in enumerate((n, n_out)):
                     y = physics.A(T(v))  # ||A v||^2 = ||P v||^2
                     results[name][i].append(float((y**2).sum()) / norms[i])
-    lines = [
-        f"Unmeasured energy revealed, ||A^H A T n||^2 / ||n||^2 with n = (I - A^H A) x: Sunnybrook test slices {test}, "
-        f"{args.frames} frames, crop 128, Gaussian {args.accel:g}x, {args.draws} draws per slice (mean +- std over draws)",
-        "",
-        "| transform | revealed fraction of n | revealed fraction of n at outer phase encodes (abs(ky) > W/8) |",
-        "|---|---|---|",
-    ]
-    for name, (tot, out) in results.items():
-        lines.append(f"| {name} | {np.mean(tot):.4f} +- {np.std(tot):.4f} | {np.mean(out):.4f} +- {np.std(out):.4f} |")
-    table = "\n".join(lines)
-    report(table, args.out)
+    title = (f"Unmeasured energy revealed, ||A^H A T n||^2 / ||n||^2 with n = (I - A^H A) x: Sunnybrook test slices {test}, "
+             f"{args.frames} frames, crop 128, Gaussian {args.accel:g}x, {args.draws} draws per slice (mean +- std over draws)")
+    header = ["transform", "revealed fraction of n", "revealed fraction of n at outer phase encodes (abs(ky) > W/8)"]
+    rows = [[name, f"{np.mean(tot):.4f} +- {np.std(tot):.4f}", f"{np.mean(out):.4f} +- {np.std(out):.4f}"] for name, (tot, out) in results.items()]
+    report(markdown_table(header, rows, title), args.out)
 
 
 if __name__ == "__main__":

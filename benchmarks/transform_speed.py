@@ -13,6 +13,7 @@ import time
 import torch
 
 from dynmri.errors import ParameterError
+from dynmri.eval.report import markdown_table, report
 from dynmri.learn.transforms import cpab, random_choice, rotate, smooth_warp, time_shift
 
 
@@ -27,13 +28,14 @@ def _ms(T, x, k):
 def main():
     torch.set_num_threads(1)
     x = torch.randn(1, 2, 12, 128, 128)
-    rows = [("time shift", time_shift), ("rotation", rotate), ("smooth warp (dynmri)", smooth_warp), ("CPAB (libcpab)", cpab)]
-    print("| transform | ms per video |\n|---|---|")
-    for name, make in rows:
+    makers = [("time shift", time_shift), ("rotation", rotate), ("smooth warp (dynmri)", smooth_warp), ("CPAB (libcpab)", cpab)]
+    rows = []
+    for name, make in makers:
         try:
-            print(f"| {name} | {_ms(random_choice(make(seed=0), seed=0), x, 3 if 'CPAB' in name else 10):.1f} |")
+            rows.append([name, f"{_ms(random_choice(make(seed=0), seed=0), x, 3 if 'CPAB' in name else 10):.1f}"])
         except ParameterError as exc:
-            print(f"| {name} | not available: {exc} |")
+            rows.append([name, f"not available: {exc}"])
+    report(markdown_table(["transform", "ms per video"], rows))
 
 
 if __name__ == "__main__":

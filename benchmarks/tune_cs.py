@@ -17,11 +17,9 @@ from pathlib import Path
 import torch
 
 from dynmri.config import CSConfig, SimulateConfig
-from dynmri.data.acquire import simulate_from_config
 from dynmri.data.sources import default_data_root, load_source, test_split
-from dynmri.eval.metrics import evaluate
-from dynmri.eval.report import report
-from dynmri.recon.methods import reconstruct_acquisition
+from dynmri.eval.benchmark import Entry, run_grid
+from dynmri.eval.report import markdown_row, markdown_table, report
 
 GRID = {
     "fista-wavelet": [{"lam": v} for v in (0.0001, 0.0003, 0.001, 0.003)],
@@ -29,6 +27,20 @@ GRID = {
     "condatvu-wavelet-ttv": [{"lam": a, "lam_ttv": b} for a in (0.0003, 0.001) for b in (0.03, 0.1, 0.3)],
     "lps": [{"lam_l": a, "lam_s": b} for a in (0.003, 0.01, 0.03) for b in (0.001, 0.003, 0.01)],
 }
+
+
+def entries(methods, iters: int) -> list[Entry]:
+    """Zero-filled, then every method at every weight of its grid."""
+    out = [Entry("zero-filled", "zero-filled", extra={"weight": "-"})]
+    for method in methods:
+        for weights in GRID[method]:
+            label = ", ".join(f"{k}={v:g}" for k, v in weights.items())
+            out.append(Entry(method, method, CSConfig(n_iter=iters, cost_every=0, **weights), {"weight": label}))
+    return out
+
+
+def cells(row: dict) -> list[str]:
+    return [row["method"], row["weight"], f"{row['psnr']:.2f}", f"{row['ssim']:.3f}"]
 
 
 def main():
@@ -43,21 +55,11 @@ def main():
     torch.set_num_threads(1)
     train = test_split(load_source(args.data))["train"]
     pick = train[:: max(1, len(train) // args.slices)][: args.slices]
-    cfg = SimulateConfig(data=args.data, accel=args.accel, frames=12, crop=128, slices=",".join(map(str, pick)))
-    acq = simulate_from_config(cfg)
-    zf = evaluate(reconstruct_acquisition(acq, "zero-filled"), acq.target)
-    lines = [f"Tuning on training slices {pick}, {args.accel:g}x Gaussian, 12 frames, crop 128, {args.iters} iterations",
-             "", "| method | weight | PSNR (dB) | SSIM |", "|---|---|---|---|", f"| zero-filled | - | {zf['psnr']:.2f} | {zf['ssim']:.3f} |"]
-    print(lines[-1], flush=True)
-    for method in args.methods:
-        for weights in GRID[method]:
-            m = evaluate(reconstruct_acquisition(acq, method, config=CSConfig(n_iter=args.iters, cost_every=0, **weights)), acq.target)
-            label = ", ".join(f"{k}={v:g}" for k, v in weights.items())
-            lines.append(f"| {method} | {label} | {m['psnr']:.2f} | {m['ssim']:.3f} |")
-            print(lines[-1], flush=True)
-    table = "\n".join(lines)
+    sim = SimulateConfig(data=args.data, frames=12, crop=128, slices=",".join(map(str, pick)))
+    res = run_grid(sim, [args.accel], entries(args.methods, args.iters), on_row=lambda row: print(markdown_row(cells(row)), flush=True))
+    title = f"Tuning on training slices {pick}, {args.accel:g}x Gaussian, 12 frames, crop 128, {args.iters} iterations"
     print()
-    report(table, args.out)
+    report(markdown_table(["method", "weight", "PSNR (dB)", "SSIM"], [cells(r) for r in res.rows], title), args.out)
 
 
 if __name__ == "__main__":

@@ -12,17 +12,21 @@ Runs on 1 torch thread; prints a Markdown table (and writes it with --out).
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
 
 from dynmri.config import SimulateConfig
-from dynmri.data.acquire import simulate_from_config
 from dynmri.data.sources import default_data_root
-from dynmri.eval.metrics import evaluate
-from dynmri.eval.report import report
-from dynmri.recon.methods import reconstruct_acquisition
+from dynmri.eval.benchmark import Entry, run_grid
+from dynmri.eval.report import markdown_row, markdown_table, mean_std, report
+
+HEADER = ["mask", "R requested", "R achieved", "PSNR (dB)", "SSIM", "NMSE", "recon time (s)"]
+
+
+def cells(row: dict) -> list[str]:
+    return [row["mask"], f"{row['accel']:g}", f"{row['achieved_accel']:.3f}", mean_std(row, "psnr", 2), mean_std(row, "ssim", 3),
+            f"{row['nmse']:.4f}", f"{row['seconds']:.2f}"]
 
 
 def main():
@@ -36,29 +40,17 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(1)
 
-    lines = [
-        f"Zero-filled on {Path(args.data).name}: all slices, {args.frames} frames, centre crop {args.crop}, single coil, no noise, seed 0",
-        "",
-        "| mask | R requested | R achieved | PSNR (dB) | SSIM | NMSE | recon time (s) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    cases = [(kind, accel, None) for kind in args.masks for accel in args.accels]
-    cases.append(("vd-lines", 5.0, 11))  # variable-density random, 5x with 11 central lines
-    for kind, accel, center in cases:
-            cfg = SimulateConfig(data=args.data, accel=accel, mask=kind, frames=args.frames, crop=args.crop, center_lines=center, seed=0).validate()
-            acq = simulate_from_config(cfg)
-            t0 = time.perf_counter()
-            rec = reconstruct_acquisition(acq, "zero-filled")
-            secs = time.perf_counter() - t0
-            m = evaluate(rec, acq.target)
-            lines.append(
-                f"| {kind}{'' if center is None else f' ({center} lines)'} | {accel:g} | {acq.meta['achieved_acceleration']:.3f} | {m['psnr']:.2f} +- {m['psnr_std']:.2f} "
-                f"| {m['ssim']:.3f} +- {m['ssim_std']:.3f} | {m['nmse']:.4f} | {secs:.2f} |"
-            )
-            print(lines[-1], flush=True)
-    table = "\n".join(lines)
+    cases = [(kind, kind, args.accels, None) for kind in args.masks]
+    cases.append(("vd-lines (11 lines)", "vd-lines", [5.0], 11))  # variable-density random, 5x with 11 central lines
+    rows = []
+    for label, kind, accels, center in cases:
+        sim = SimulateConfig(data=args.data, mask=kind, frames=args.frames, crop=args.crop, center_lines=center, seed=0)
+        entries = [Entry("zero-filled", "zero-filled", extra={"mask": label})]
+        res = run_grid(sim, accels, entries, on_row=lambda row: print(markdown_row(cells(row)), flush=True))
+        rows += res.rows
+    title = f"Zero-filled on {Path(args.data).name}: all slices, {args.frames} frames, centre crop {args.crop}, single coil, no noise, seed 0"
     print()
-    report(table, args.out)
+    report(markdown_table(HEADER, [cells(r) for r in rows], title), args.out)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from dynmri.cli.app import app
+from dynmri.cli import app
 from dynmri.data.files import Acquisition, Reconstruction
 
 runner = CliRunner()
@@ -100,6 +100,32 @@ def test_config_file_and_flag_override(tmp_path):
     fails("simulate", "--config", cfg, "--out", tmp_path / "b.npz", match="unknown config keys")
 
 
+def test_flags_always_win_over_the_config_file(tmp_path):
+    """A flag equal to its default still overrides the file (it was dropped: R = 4 was simulated)."""
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text("accel: 4\nframes: 4\nsize: 32\nseed: 5\n")
+    run("simulate", "--config", cfg, "--accel", 8, "--seed", 0, "--out", tmp_path / "a.npz")
+    meta = Acquisition.load(tmp_path / "a.npz").meta
+    assert meta["requested_acceleration"] == 8 and meta["seed"] == 0
+    run("simulate", "--config", cfg, "--out", tmp_path / "b.npz")
+    assert Acquisition.load(tmp_path / "b.npz").meta["requested_acceleration"] == 4  # the file over the defaults
+    bench = tmp_path / "b.yaml"
+    bench.write_text("accel: [4, 6]\nmethods: [zero-filled]\nframes: 4\ncrop: 32\nmask: equispaced\n")
+    run("benchmark", "--config", bench, "--accel", "8,4", "--mask", "gaussian", "--out", tmp_path / "bench")
+    rows = json.loads((tmp_path / "bench" / "results.json").read_text())["rows"]
+    assert [(r["method"], r["accel"]) for r in rows] == [("zero-filled", 8), ("zero-filled", 4)]
+    assert rows[0]["frames"] == 4 and rows[0]["achieved_accel"] == pytest.approx(8, rel=0.05)
+    assert "(default: 8)" in run("simulate", "--help").output and "(default: 4,8,16)" in run("benchmark", "--help").output
+
+
+def test_both_app_imports_are_the_typer_app():
+    import typer
+
+    from dynmri.cli.app import app as app2
+
+    assert isinstance(app, typer.Typer) and app2 is app
+
+
 def test_bad_inputs(tmp_path, acq_file):
     out = tmp_path / "o.npz"
     fails("simulate", "--accel", 0.5, "--out", out, match="acceleration must be > 1")
@@ -148,7 +174,7 @@ def test_demo_and_info(tmp_path):
     assert "zero-filled" in info and "fista-wavelet-tfft" in info and "fista-grouplasso" in info
 
 
-@pytest.mark.parametrize("command", ["simulate", "reconstruct", "evaluate", "demo", "info"])
+@pytest.mark.parametrize("command", ["simulate", "reconstruct", "evaluate", "demo", "benchmark", "learn-trajectory", "train", "weights", "models", "info"])
 def test_help_has_examples(command):
     res = run(command, "--help")
     assert "Example" in res.output and f"dynmri {command}" in res.output

@@ -14,8 +14,8 @@ from dynmri.recon.methods import (
     applicable,
     get_method,
     method_names,
-    reconstruct_acquisition,
 )
+from dynmri.recon.run import reconstruct_acquisition
 from dynmri.sampling.masks import make_mask
 
 FAST = CSConfig(n_iter=40, levels=2)

@@ -8,7 +8,7 @@ from dynmri.config import SimulateConfig
 from dynmri.data.acquire import simulate_from_config
 from dynmri.data.files import Acquisition
 from dynmri.eval.metrics import evaluate
-from dynmri.recon.methods import reconstruct_acquisition
+from dynmri.recon import reconstruct_acquisition
 
 pytestmark = pytest.mark.data
 
@@ -41,7 +41,7 @@ def test_cli_on_dicom_folder(sunnybrook, tmp_path):
 def test_shipped_networks_beat_zero_filled_on_a_test_slice(sunnybrook):
     """The shipped DDEI and supervised CRNNs on held-out slice 4 at 8x (the benchmark's first test slice)."""
     from dynmri.models.weights import shipped_weights
-    from dynmri.recon.network import reconstruct_with_model
+    from dynmri.recon import reconstruct_with_model
 
     shipped = shipped_weights()
     assert {"crnn-ddei-sunnybrook-8x", "crnn-supervised-l2-sunnybrook-8x"} <= set(shipped)

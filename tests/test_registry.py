@@ -45,7 +45,7 @@ def _trajectory(kind="spiral", **opts):
 
 
 def _method(name="fista-wavelet", **opts):
-    from dynmri.recon.methods import reconstruct_acquisition
+    from dynmri.recon import reconstruct_acquisition
 
     return reconstruct_acquisition(_small_acq(), name, **opts)
 

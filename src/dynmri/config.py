@@ -80,6 +80,47 @@ class DemoConfig:
     slices: str = "all"
     crop: int | None = None
     fps: float = 8.0
+    networks: bool = True  # also run the shipped networks (single-coil data)
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """What ``dynmri benchmark`` runs: every method (and network) x acceleration on held-out data.
+
+    ``methods=None`` runs every registered method that applies to the data; ``networks`` are run
+    folders, ``.pt`` files or shipped names; ``iters=None`` keeps :class:`CSConfig`'s ``n_iter``;
+    ``crop`` 0 or None keeps the full images. A YAML file may give ``accel``, ``methods`` and
+    ``networks`` as lists (or ``accel`` as one number).
+    """
+
+    data: str = "phantom"
+    accel: tuple[float, ...] = (4.0, 8.0, 16.0)
+    mask: str = "gaussian"
+    frames: int = 12
+    crop: int | None = 128
+    seed: int = 0
+    iters: int | None = None
+    methods: tuple[str, ...] | None = None
+    networks: tuple[str, ...] = ()
+    n_phantoms: int = 4
+
+    def validate(self) -> BenchmarkConfig:
+        def as_tuple(v):
+            return tuple(v) if isinstance(v, (list, tuple)) else (v,)
+
+        try:
+            accel = tuple(float(r) for r in as_tuple(self.accel))
+        except (TypeError, ValueError):
+            raise ParameterError(f"accel must be numbers, got {self.accel!r}") from None
+        if not accel or min(accel) <= 1:
+            raise ParameterError(f"every acceleration must be > 1, got {list(accel)}")
+        if self.frames < 1:
+            raise ParameterError(f"frames must be >= 1, got {self.frames}")
+        if self.iters is not None and self.iters < 1:
+            raise ParameterError(f"iters must be >= 1, got {self.iters}")
+        methods = None if self.methods is None else tuple(str(m) for m in as_tuple(self.methods))
+        networks = tuple(str(n) for n in as_tuple(self.networks or ()))
+        return replace(self, accel=accel, methods=methods, networks=networks)
 
 
 @dataclass(frozen=True)
@@ -269,7 +310,7 @@ def _read_yaml(path: Path) -> dict:
 
 def _from_yaml(cls, path: Path, values: dict) -> dict:
     """File values checked against ``cls``'s fields: unknown keys and wrong types are a
-    :class:`DataError` naming the file. YAML lists become tuples for tuple fields, and strings
+    :class:`DataError` naming the file. YAML lists (or one value) become tuples for tuple fields, and strings
     such as ``1e-5`` (a string for YAML 1.1) floats for float fields."""
     hints = type_hints(cls)
     names = [f.name for f in fields(cls)]
@@ -283,6 +324,8 @@ def _from_yaml(cls, path: Path, values: dict) -> dict:
             value = tuple(value)
         elif isinstance(value, str) and _FLOAT.fullmatch(value) and not matches(value, tp) and matches(1.0, tp):
             value = float(value)
+        elif not isinstance(value, (list, tuple, dict)) and not matches(value, tp) and matches((value,), tp):
+            value = (value,)  # one value for a tuple field
         try:
             check_value(value, tp, key)
         except ParameterError as exc:
@@ -311,3 +354,52 @@ def load_config(cls, path: str | Path | None = None, **overrides):
 
 def as_dict(cfg) -> dict:
     return asdict(cfg)
+
+
+def parse_assignments(items, types=None, what: str = "--set") -> dict:
+    """Parse ``KEY=VALUE`` strings (repeatable CLI options) into a dict.
+
+    Parameters
+    ----------
+    items : iterable of str
+        E.g. ``["lam_l=0.02", "wavelet=db4"]``.
+    types : dataclass type, mapping or None
+        A configuration class (or ``{name: type or annotation}``): keys must be its fields and
+        values are converted to the field's type (``bool`` from ``true``/``false``, ``None`` from
+        ``none`` for optional fields). ``None``: any key, values read as YAML scalars
+        (``3`` -> int, ``0.5`` -> float, ``true`` -> bool, ``reflect`` -> str).
+    what : str
+        The option's name, for error messages.
+
+    Examples
+    --------
+    >>> parse_assignments(["lam=0.01", "levels=2"], CSConfig)
+    {'lam': 0.01, 'levels': 2}
+    >>> parse_assignments(["time_padding=reflect", "n=3"], None, "--loss-opt")
+    {'time_padding': 'reflect', 'n': 3}
+    """
+    import yaml
+
+    def convert(value: str, kind: str):  # annotation kind: "int", "float | None", ...; others as YAML
+        parts = [k.strip() for k in kind.split("|")]
+        if "None" in parts and value.strip().lower() in ("none", "null", "~"):
+            return None
+        base = next((k for k in parts if k != "None"), "str")
+        parsers = {"int": int, "float": float, "str": str, "bool": lambda v: {"true": True, "false": False}[v.lower()]}
+        return parsers[base](value) if base in parsers else yaml.safe_load(value)
+
+    if types is not None and not isinstance(types, dict):
+        types = {f.name: f.type for f in fields(types)}
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if types is None and (not sep or not key):
+            raise ParameterError(f"{what} {item!r}: expected KEY=VALUE")
+        if types is not None and (not sep or key not in types):
+            raise ParameterError(f"{what} {item!r}: expected FIELD=VALUE with FIELD one of {', '.join(types)}")
+        kind = "yaml" if types is None else types[key] if isinstance(types[key], str) else getattr(types[key], "__name__", str(types[key]))
+        try:
+            out[key] = convert(value, kind)
+        except (ValueError, KeyError, yaml.YAMLError):
+            raise ParameterError(f"{what} {item!r}: {value!r} is not a valid {kind}") from None
+    return out

@@ -1,4 +1,5 @@
-"""Videos and figures: side-by-side comparison video, ky-t mask figure, x-t profiles.
+"""Videos and figures: side-by-side comparison video, ky-t mask figure, x-t profiles, per-frame
+curves, learned-trajectory figures.
 
 Inputs are videos ``(T, H, W)`` (complex or real; magnitudes are shown) and masks
 ``(T, H, W)``. Every file is written atomically (see :func:`dynmri.data.files.atomic_path`).
@@ -79,6 +80,24 @@ def save_video(path: str | Path, frames: np.ndarray, fps: float = 8.0) -> Path:
 def save_comparison(path: str | Path, panels: dict[str, np.ndarray], reference: np.ndarray | None = None, fps: float = 8.0) -> Path:
     """Side-by-side video of ``panels`` (e.g. ground truth | zero-filled | recon) and the error."""
     return save_video(path, comparison_frames(panels, reference), fps)
+
+
+def save_reconstruction_video(path: str | Path, acq, recons: dict[str, np.ndarray], s: int = 0, fps: float = 8.0) -> Path:
+    """Comparison video of slice ``s`` of an acquisition: ground truth (when known), zero-filled
+    (computed when not among ``recons``), then every reconstruction ``(S, T, H, W)`` of ``recons``,
+    and the error of the last one."""
+    from dynmri.errors import ParameterError
+    from dynmri.recon.run import run_method
+
+    if not 0 <= s < acq.kspace.shape[0]:
+        raise ParameterError(f"slice {s} outside 0..{acq.kspace.shape[0] - 1}")
+    panels = {}
+    if acq.target is not None:
+        panels["ground truth"] = acq.target[s]
+    if "zero-filled" not in recons:
+        panels["zero-filled"] = run_method(acq, "zero-filled", check=False)[0][s]
+    panels |= {k: v[s] for k, v in recons.items()}
+    return save_comparison(path, panels, reference=None if acq.target is None else acq.target[s], fps=fps)
 
 
 def save_kt_mask(path: str | Path, mask: np.ndarray, title: str | None = None) -> Path:

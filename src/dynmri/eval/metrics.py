@@ -86,9 +86,7 @@ def evaluate(recon: np.ndarray, reference: np.ndarray, roi=None) -> dict:
 
 
 def format_table(rows: dict[str, dict], title: str | None = None) -> str:
-    """A Markdown table of ``{name: evaluate(...)}`` rows."""
-    lines = [f"**{title}**", ""] if title else []
-    lines += ["| method | PSNR (dB) | SSIM | NMSE |", "|---|---|---|---|"]
-    for name, m in rows.items():
-        lines.append(f"| {name} | {m['psnr']:.2f} +- {m['psnr_std']:.2f} | {m['ssim']:.3f} +- {m['ssim_std']:.3f} | {m['nmse']:.4f} |")
-    return "\n".join(lines)
+    """A Markdown table of ``{name: evaluate(...)}`` rows (:func:`dynmri.eval.report.metrics_table`)."""
+    from dynmri.eval.report import metrics_table
+
+    return metrics_table(rows, title)

@@ -270,3 +270,32 @@ def write_outputs(out: Path, cfg: LearnTrajectoryConfig, result: dict) -> None:
     write_arrays(out / "trajectory.npz", {"trajectory": result["trajectory"].astype(np.float32)}, meta)
     save_trajectory_figures(out, result, cfg.limits)
     write_text_atomic(out / "summary.json", json.dumps(meta | {"losses": result["losses"]}, indent=1))
+
+
+def compare_with_baselines(cfg: LearnTrajectoryConfig, result: dict, out: Path | None = None, cg_iters: int = 10) -> tuple[dict, str]:
+    """:func:`compare` the learned trajectory of ``result`` (:func:`learn_trajectory`) with its
+    initialisation, radial golden-angle and spiral at the same acceleration, on the test split;
+    returns ``(rows, Markdown table)``, also written to ``out/comparison.json`` and ``out/comparison.md``."""
+    from dynmri.eval.report import trajectory_table, write_json, write_markdown
+    from dynmri.sampling.trajectories import make_trajectory
+
+    n, learned = result["image_size"], result["trajectory"]
+    trajs = {"learned": learned, "initial": result["init"]}
+    for kind in ("radial-golden", "spiral"):
+        trajs[kind] = make_trajectory(kind, n, cfg.accel, 1)[0].numpy()
+    rows = compare(cfg, trajs, cg_iters=cg_iters)
+    title = f"Test split of {cfg.data}, {n}x{n}, acceleration {cfg.accel:g} ({learned.shape[0] * learned.shape[1]} samples per frame for the learned one)"
+    table = trajectory_table(rows, title)
+    if out is not None:
+        write_markdown(Path(out) / "comparison.md", table)
+        write_json(Path(out) / "comparison.json", rows)
+    return rows, table
+
+
+def learn_and_compare(cfg: LearnTrajectoryConfig, out: Path, *, compare_baselines: bool = True, progress: bool = False) -> dict:
+    """What ``dynmri learn-trajectory`` runs: :func:`learn_trajectory` (outputs in ``out``), then
+    :func:`compare_with_baselines` unless ``compare_baselines`` is False; the result gains
+    ``comparison`` (rows) and ``table`` (Markdown), None when not compared."""
+    result = learn_trajectory(cfg, out, progress=progress)
+    rows, table = compare_with_baselines(cfg, result, out) if compare_baselines else (None, None)
+    return result | {"comparison": rows, "table": table}

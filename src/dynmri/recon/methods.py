@@ -3,7 +3,7 @@ r"""Reconstruction methods: a registry of functions ``method(y, physics, **optio
 Shapes: ``y (B, 2, T, H, W)`` or ``(B, 2, N, T, H, W)``; returns ``x (B, 2, T, H, W)``.
 
 Every entry of :data:`METHODS` declares the data it needs (metadata ``needs``, see
-:func:`requirement`); :func:`reconstruct_acquisition` checks the options it passes (an unknown
+:func:`requirement`); :func:`dynmri.recon.run.reconstruct_acquisition` checks the options it passes (an unknown
 one raises, naming the valid ones: a compressed-sensing method's are :class:`CSConfig` fields).
 
 Examples
@@ -139,25 +139,3 @@ def acquisition_physics(acq, mask, maps, device, t0: int = 0, t1: int | None = N
 def method_names() -> list[str]:
     """Every registered reconstruction method, the zero-filled baseline first."""
     return sorted(METHODS, key=lambda m: (m != "zero-filled", m))
-
-
-def reconstruct_acquisition(acq, method: str = "zero-filled", *, device: str = "cpu", progress: bool = False, **options) -> np.ndarray:
-    """Reconstruct every sample of an :class:`~dynmri.data.files.Acquisition`; returns complex ``(S, T, H, W)``.
-
-    ``options`` go to the method (e.g. ``config=CSConfig(...)`` for compressed sensing), checked
-    first (:func:`check_options`). Multi-coil k-space without coil maps gets the coil-wise
-    operator (calibrationless).
-    """
-    from tqdm.auto import tqdm
-
-    from dynmri._complex import channels_to_np
-
-    fn = get_method(method)
-    check_options(method, {"progress": progress, **options})
-    out = []
-    for s in tqdm(range(acq.kspace.shape[0]), desc=method, disable=not progress, unit="slice"):
-        y, mask, maps = _slice_inputs(acq, s, device)
-        physics = acquisition_physics(acq, mask, maps, device)
-        with torch.no_grad():
-            out.append(channels_to_np(fn(y, physics, progress=progress, **options))[0])
-    return np.stack(out)

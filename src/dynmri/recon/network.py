@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from dynmri.errors import ParameterError
-from dynmri.recon.methods import _slice_inputs, acquisition_physics
 
 
 def sliding_window(model, y: torch.Tensor, physics_for, frames: int, window: int, overlap: int, time_dim: int = -3) -> torch.Tensor:
@@ -34,27 +32,3 @@ def sliding_window(model, y: torch.Tensor, physics_for, frames: int, window: int
         out[:, :, t0 : t0 + window] += xw * ramp.view(1, 1, -1, 1, 1)
         weight[t0 : t0 + window] += ramp
     return (out / weight.view(1, 1, -1, 1, 1)).to(y.dtype)
-
-
-def reconstruct_with_model(acq, weights, *, window: int | None = None, overlap: int | None = None, device: str = "cpu", progress: bool = False) -> np.ndarray:
-    """Reconstruct an :class:`~dynmri.data.files.Acquisition` with a trained network (run folder, weights
-    file or shipped name), window by window for videos longer than its training window."""
-    from tqdm.auto import tqdm
-
-    from dynmri._complex import channels_to_np
-    from dynmri.models.weights import load_trained, resolve_weights
-
-    model, cfg = load_trained(resolve_weights(weights))
-    model = model.to(device)
-    window = window or cfg.window
-    overlap = window // 2 if overlap is None else overlap
-    if acq.multicoil and acq.coil_maps is None:
-        raise ParameterError("networks need single-coil k-space or coil maps")
-    out = []
-    for s in tqdm(range(acq.kspace.shape[0]), desc=f"{cfg.model}-{cfg.loss}", disable=not progress, unit="slice"):
-        y, mask, maps = _slice_inputs(acq, s, device)
-        with torch.no_grad():
-            phys = lambda a, b, m=mask, c=maps: acquisition_physics(acq, m, c, device, a, b)  # noqa: E731
-            x = sliding_window(model, y, phys, acq.frames, window, overlap, time_dim=-2 if acq.noncartesian else -3)
-        out.append(channels_to_np(x)[0])
-    return np.stack(out)

@@ -1,0 +1,95 @@
+"""``dynmri train``, ``dynmri weights`` and ``dynmri models``: trained networks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from dynmri.cli.common import friendly_errors, set_threads
+
+TRAIN_EPILOG = (
+    "Examples:\n\n"
+    "  dynmri train --data phantom --model crnn --loss ddei --accel 8 --epochs 2 --out runs/demo\n\n"
+    "  dynmri train --config src/dynmri/configs/train-crnn-ddei-sunnybrook.yaml --data ../shared/data/sunnybrook-ep-cine/E774S5-shortAxis --out runs/ddei\n\n"
+    "  dynmri train --out runs/ddei --config ... --resume     (continue an interrupted run exactly)\n\n"
+    "  dynmri train --config ... --loss ddei --loss-opt time_padding=reflect --out runs/ddei-reflect\n\n"
+    "Losses: supervised-l2, supervised-l1, mc, ssdu, ei-rotate, ei-time, ddei. Models: see 'dynmri models'."
+)
+
+WEIGHTS_EPILOG = (
+    "Examples:\n\n  dynmri weights\n\n"
+    "  dynmri weights --export runs/crnn-ddei --name crnn-ddei-sunnybrook-8x   (maintainers: ship a run's last epoch)"
+)
+
+MODELS_EPILOG = "Example:\n\n  dynmri models"
+
+
+@friendly_errors
+def train(
+    out: Path = typer.Option(..., help="Run folder (config.json, metrics.csv, curves.png, checkpoint.pt, best.pt)."),
+    data: str | None = typer.Option(None, help="Training data (any --data source); the test split is never used."),
+    model: str | None = typer.Option(None, help="Network name."),
+    loss: str | None = typer.Option(None, help="Training paradigm."),
+    accel: float | None = typer.Option(None, help="Acceleration."),
+    epochs: int | None = typer.Option(None, help="Epochs."),
+    lr: float | None = typer.Option(None, help="Learning rate."),
+    batch_size: int | None = typer.Option(None, help="Batch size."),
+    window: int | None = typer.Option(None, help="Frames per training window."),
+    crop: int | None = typer.Option(None, help="Centre crop."),
+    steps_per_epoch: int | None = typer.Option(None, help="Cap on steps per epoch."),
+    seed: int | None = typer.Option(None, help="Seed."),
+    config: Path | None = typer.Option(None, help="YAML overriding TrainConfig (model_cfg, loss_cfg, schedule, ...)."),
+    loss_opt: list[str] | None = typer.Option(None, "--loss-opt", help="KEY=VALUE added to loss_cfg (repeatable), e.g. time_padding=reflect."),
+    resume: bool = typer.Option(False, help="Continue from OUT/checkpoint.pt."),
+    threads: int | None = typer.Option(None, help="torch threads."),
+):
+    """Train a reconstruction network, with or without ground truth."""
+    import dataclasses
+
+    from dynmri.config import TrainConfig, load_config, parse_assignments
+    from dynmri.learn.train import train as run_training
+
+    set_threads(threads)
+    cfg = load_config(TrainConfig, config, data=data, model=model, loss=loss, accel=accel, epochs=epochs, lr=lr, batch_size=batch_size,
+                      window=window, crop=crop, steps_per_epoch=steps_per_epoch, seed=seed)
+    if loss_opt:
+        cfg = dataclasses.replace(cfg, loss_cfg={**cfg.loss_cfg, **parse_assignments(loss_opt, None, "--loss-opt")})
+    result = run_training(cfg, out, resume=resume)
+    last = result["history"][-1]
+    typer.echo(f"trained {cfg.model} with {cfg.loss} for {last['epoch']} epochs: " + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "epoch"))
+    typer.echo(f"wrote {out}/ (best held-out score {result['best']:.4g})")
+
+
+@friendly_errors
+def weights(
+    export: Path | None = typer.Option(None, help="Run folder whose final network to copy into the package."),
+    name: str | None = typer.Option(None, help="Name of the exported weights."),
+):
+    """The trained weights shipped with dynmri (use them with reconstruct --model NAME)."""
+    import json
+
+    from dynmri.errors import ParameterError
+    from dynmri.models.weights import export_weights, shipped_weights
+
+    if export is not None:
+        if not name:
+            raise ParameterError("--export needs --name")
+        path = export_weights(export, name)
+        typer.echo(f"wrote {path} and {path.with_suffix('.json')}")
+        return
+    shipped = shipped_weights()
+    if not shipped:
+        typer.echo("no weights shipped yet (train your own: dynmri train --help)")
+    for wname, path in shipped.items():
+        info = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").is_file() else {}
+        cfg = info.get("config", {})
+        typer.echo(f"{wname:32s} {cfg.get('model', '?')} / {cfg.get('loss', '?')} at {cfg.get('accel', '?')}x, epoch {info.get('epoch', '?')}: {path}")
+
+
+def models():
+    """The networks and their parameter counts at default settings."""
+    from dynmri.models import count_parameters, get_model, model_names
+
+    for name in model_names():
+        typer.echo(f"{name:22s} {count_parameters(get_model(name)):>10,d} parameters")

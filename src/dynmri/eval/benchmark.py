@@ -1,0 +1,245 @@
+r"""The benchmark engine: accelerations x methods x trained networks on simulated acquisitions.
+
+``dynmri benchmark`` (:func:`run_benchmark`), ``dynmri demo`` (:func:`run_demo`) and the scripts
+of ``benchmarks/`` all run through :func:`run_grid` (or :func:`iter_runs` on one acquisition):
+for every acceleration :math:`R`, simulate the acquisition (:func:`dynmri.data.acquire.simulate_from_config`),
+reconstruct it with every applicable :class:`Entry` through the run layer
+(:func:`dynmri.recon.run.run_method`), and score it (:func:`dynmri.eval.metrics.evaluate`: PSNR,
+SSIM, NMSE per frame of the magnitudes, mean and std over slices and frames). Rows, per-frame
+PSNR curves, comparison videos and figures are written with :mod:`dynmri.eval.report` and
+:mod:`dynmri.eval.figures`.
+
+Examples
+--------
+>>> from dynmri.config import CSConfig, SimulateConfig
+>>> from dynmri.eval.benchmark import method_entries, run_grid
+>>> sim = SimulateConfig(frames=4, size=32)
+>>> res = run_grid(sim, [4, 8], method_entries(["zero-filled", "lps"], CSConfig(n_iter=3)))
+>>> [(r["method"], r["accel"]) for r in res.rows]
+[('zero-filled', 4), ('lps', 4), ('zero-filled', 8), ('lps', 8)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from dynmri.config import BenchmarkConfig, CSConfig, DemoConfig, SimulateConfig, load_config
+from dynmri.errors import ParameterError
+from dynmri.recon.methods import applicable, method_names
+from dynmri.recon.run import NETWORK, RunStats, network_method, run_method, takes_config
+
+METRICS = ("psnr", "psnr_std", "ssim", "ssim_std", "nmse", "nmse_std")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One thing to benchmark: its row label, the method (registered name or ``"network:SPEC"``),
+    the :class:`~dynmri.config.CSConfig` of an iterative method, and ``extra`` columns of its rows."""
+
+    label: str
+    method: str
+    config: CSConfig | None = None
+    extra: dict = field(default_factory=dict)
+
+    def applies_to(self, acq) -> bool:
+        """Whether the method can reconstruct ``acq`` (networks are always tried)."""
+        return self.method.startswith(NETWORK) or applicable(self.method, acq.multicoil, acq.coil_maps is not None, acq.noncartesian)
+
+
+@dataclass
+class GridResult:
+    """Rows (one per acceleration x entry, in run order) and per-frame PSNR curves
+    ``curves[R][label]`` (mean over slices, one value per frame)."""
+
+    rows: list[dict] = field(default_factory=list)
+    curves: dict[float, dict[str, list[float]]] = field(default_factory=dict)
+
+
+def method_entries(names: Sequence[str] | None = None, config: CSConfig | None = None) -> list[Entry]:
+    """Entries of registered methods, in registry order (the zero-filled baseline first); ``names``
+    None means all; ``config`` goes to the iterative ones."""
+    available = method_names()
+    names = available if names is None else list(names)
+    unknown = [m for m in names if m not in available]
+    if unknown:
+        raise ParameterError(f"unknown methods {unknown}; available: {', '.join(available)}")
+    return [Entry(m, m, config if takes_config(m) else None) for m in available if m in names]
+
+
+def network_label(spec: str) -> str:
+    """``model-loss`` and the non-default loss options of a trained network, e.g. ``crnn-ddei group=compose``."""
+    from dynmri.models.weights import load_trained, resolve_weights
+
+    cfg = load_trained(resolve_weights(spec))[1]
+    return f"{cfg.model}-{cfg.loss}" + "".join(f" {k}={v}" for k, v in sorted(cfg.loss_cfg.items()))
+
+
+def network_entries(specs: Iterable[str], taken: Iterable[str] = ()) -> list[Entry]:
+    """Entries of trained networks (run folders, ``.pt`` files or shipped names), labelled by
+    :func:`network_label`; a label already ``taken`` gets its spec appended, ``"label (spec)"``."""
+    taken, entries = list(taken), []
+    for spec in specs:
+        label = network_label(spec)
+        if label in taken:
+            label += f" ({spec})"
+        taken.append(label)
+        entries.append(Entry(label, network_method(spec)))
+    return entries
+
+
+def iter_runs(acq, entries: Iterable[Entry], progress: bool = False):
+    """Yield ``(entry, recon, stats)`` for every entry that applies to ``acq``, in order."""
+    for e in entries:
+        if e.applies_to(acq):
+            recon, stats = run_method(acq, e.method, e.config, progress=progress)
+            yield e, recon, stats
+
+
+def score_row(entry: Entry, acq, recon: np.ndarray, stats: RunStats, accel: float) -> tuple[dict, dict]:
+    """``(row, metrics)``: the benchmark row of a run (method, requested and achieved R, mean and
+    std of PSNR/SSIM/NMSE, time, frames/s, slices, frames, then ``entry.extra``) and the full
+    :func:`~dynmri.eval.metrics.evaluate` result."""
+    from dynmri.eval.metrics import evaluate
+
+    m = evaluate(recon, acq.target)
+    row = {"method": entry.label, "accel": accel, "achieved_accel": acq.meta["achieved_acceleration"], **{k: m[k] for k in METRICS},
+           "seconds": stats.seconds, "frames_per_second": stats.frames_per_second, "slices": acq.kspace.shape[0],
+           "frames": acq.frames, **entry.extra}
+    return row, m
+
+
+def run_grid(sim: SimulateConfig, accels: Iterable[float], entries: Sequence[Entry], *, progress: bool = False,
+             on_row: Callable[[dict], None] | None = None, on_acquisition: Callable | None = None) -> GridResult:
+    """Simulate ``sim`` at every acceleration and score every applicable entry on it.
+
+    ``on_row(row)`` is called after each run; ``on_acquisition(R, acq, recons, rows)`` after each
+    acceleration with its reconstructions ``{label: (S, T, H, W)}`` and rows.
+    """
+    from dynmri.data.acquire import simulate_from_config
+
+    res = GridResult()
+    for r in accels:
+        acq = simulate_from_config(replace(sim, accel=r).validate())
+        recons, rows = {}, []
+        for e, recon, stats in iter_runs(acq, entries, progress):
+            row, m = score_row(e, acq, recon, stats, r)
+            rows.append(row)
+            res.curves.setdefault(r, {})[e.label] = m["per_frame"]["psnr"]
+            recons[e.label] = recon
+            if on_row is not None:
+                on_row(row)
+        res.rows += rows
+        if on_acquisition is not None:
+            on_acquisition(r, acq, recons, rows)
+    return res
+
+
+def save_best_comparison(path: str | Path, acq, recons: dict[str, np.ndarray], rows: Sequence[dict], n_best: int = 2) -> Path:
+    """Video of the first slice: ground truth, zero-filled and the ``n_best`` other rows of highest PSNR."""
+    from dynmri.eval.figures import save_comparison
+
+    psnr = {x["method"]: x["psnr"] for x in rows}
+    best = sorted((k for k in recons if k != "zero-filled"), key=lambda k: -psnr[k])[:n_best]
+    panels = {"ground truth": acq.target[0]} | {k: recons[k][0] for k in ["zero-filled", *best] if k in recons}
+    return save_comparison(path, panels, reference=acq.target[0])
+
+
+def benchmark_slices(data: str) -> str:
+    """The slices a benchmark scores: all of the phantom (seeded test phantoms), else the held-out
+    test split of the data (:func:`dynmri.data.sources.test_split`)."""
+    if data == "phantom":
+        return "all"
+    from dynmri.data.sources import load_source, test_split
+
+    return ",".join(map(str, test_split(load_source(data))["test"]))
+
+
+def progress_line(row: dict) -> str:
+    """One line per run: ``"8x lps: PSNR 33.66 SSIM 0.951 (2.1 s)"``."""
+    return f"{row['accel']:g}x {row['method']}: PSNR {row['psnr']:.2f} SSIM {row['ssim']:.3f} ({row['seconds']:.1f} s)"
+
+
+def run_benchmark(cfg: BenchmarkConfig, out: str | Path, *, progress: bool = True, log: Callable[[str], None] | None = None) -> str:
+    """Run ``dynmri benchmark``; writes in ``out``: ``results.csv/.json/.md``,
+    ``per_frame_psnr_{R}x.png`` and ``comparison_{R}x.gif``; returns the Markdown table.
+
+    ``log`` gets :func:`progress_line` of every run as it finishes.
+    """
+    import torch
+
+    from dynmri.eval.figures import save_frame_curves
+    from dynmri.eval.report import benchmark_table, write_csv, write_json, write_markdown
+
+    cfg = cfg.validate()
+    cs = load_config(CSConfig, None, n_iter=cfg.iters)
+    entries = method_entries(cfg.methods, cs)
+    slices = benchmark_slices(cfg.data)
+    entries += network_entries(cfg.networks, [e.label for e in entries])
+    sim = SimulateConfig(data=cfg.data, accel=cfg.accel[0], mask=cfg.mask, frames=cfg.frames, crop=cfg.crop or None, slices=slices,
+                         seed=cfg.seed, n_phantoms=cfg.n_phantoms)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    res = run_grid(sim, cfg.accel, entries, progress=progress, on_row=None if log is None else lambda row: log(progress_line(row)),
+                   on_acquisition=lambda r, acq, recons, rows: save_best_comparison(out / f"comparison_{r:g}x.gif", acq, recons, rows))
+    write_csv(out / "results.csv", res.rows)
+    write_json(out / "results.json", {"data": cfg.data, "slices": slices, "rows": res.rows,
+                                      "per_frame_psnr": {f"{r:g}": c for r, c in res.curves.items()}})
+    title = (f"{cfg.data}: test slices {slices}, {cfg.frames} frames, crop {cfg.crop}, {cfg.mask} mask, seed {cfg.seed}, "
+             f"{cs.n_iter} iterations, {torch.get_num_threads()} thread(s)")
+    table = benchmark_table(res.rows, title)
+    write_markdown(out / "results.md", table)
+    for r, c in res.curves.items():
+        save_frame_curves(out / f"per_frame_psnr_{r:g}x.png", c, title=f"{r:g}x, mean over test slices")
+    return table
+
+
+def demo_entries(acq, networks: bool = True) -> list[Entry]:
+    """Every registered method that applies to ``acq`` (default settings), then the shipped networks
+    (single-coil data only), labelled by their names."""
+    entries = [e for e in method_entries() if e.applies_to(acq)]
+    if networks and not acq.multicoil:
+        from dynmri.models.weights import shipped_weights
+
+        entries += [Entry(name, network_method(name)) for name in shipped_weights()]
+    return entries
+
+
+def save_demo_figures(out: Path, acq, recons: dict[str, np.ndarray], fps: float) -> None:
+    """``comparison.gif/.mp4`` (first slice, every reconstruction), ``mask_kt.png`` and ``xt_profiles.png``."""
+    from dynmri.eval.figures import save_kt_mask, save_reconstruction_video, save_xt_profiles
+
+    for suffix in (".gif", ".mp4"):
+        save_reconstruction_video(out / f"comparison{suffix}", acq, recons, 0, fps=fps)
+    save_kt_mask(out / "mask_kt.png", acq.mask[0])
+    save_xt_profiles(out / "xt_profiles.png", {"ground truth": acq.target[0]} | {k: v[0] for k, v in recons.items()})
+
+
+def run_demo(cfg: DemoConfig, out: str | Path, *, progress: bool = True) -> str:
+    """Run ``dynmri demo``: simulate one acquisition, reconstruct it with every method and shipped
+    network; writes in ``out``: ``acq.npz``, ``recon-{label}.npz``, ``metrics.md/.json``, the videos
+    and figures of :func:`save_demo_figures`; returns the Markdown table."""
+    from dynmri.data.acquire import simulate_from_config
+    from dynmri.data.files import Reconstruction
+    from dynmri.eval.metrics import evaluate
+    from dynmri.eval.report import metrics_table, write_json, write_markdown
+
+    sim = SimulateConfig(data=cfg.data, accel=cfg.accel, mask=cfg.mask, frames=cfg.frames, seed=cfg.seed, crop=cfg.crop,
+                         slices=cfg.slices, size=cfg.size).validate()
+    acq = simulate_from_config(sim)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    acq.save(out / "acq.npz")
+    rows, recons = {}, {}
+    for e, recon, stats in iter_runs(acq, demo_entries(acq, cfg.networks), progress):
+        Reconstruction(recon, {"method": e.method, "seconds": stats.seconds}).save(out / f"recon-{e.label}.npz")
+        recons[e.label], rows[e.label] = recon, evaluate(recon, acq.target)
+    title = f"{cfg.data}, {acq.meta['mask_kind']} mask, R = {acq.meta['achieved_acceleration']:.2f}, {acq.kspace.shape[0]} slice(s) x {cfg.frames} frames"
+    table = metrics_table(rows, title)
+    write_markdown(out / "metrics.md", table)
+    write_json(out / "metrics.json", rows)
+    save_demo_figures(out, acq, recons, cfg.fps)
+    return table

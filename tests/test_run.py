@@ -1,0 +1,149 @@
+"""The run layer (dynmri.recon.run), the benchmark engine (dynmri.eval.benchmark), the report
+writers and the KEY=VALUE parser."""
+
+import json
+
+import numpy as np
+import pytest
+
+from dynmri.config import (
+    BenchmarkConfig,
+    CSConfig,
+    SimulateConfig,
+    TrainConfig,
+    load_config,
+    parse_assignments,
+)
+from dynmri.data.acquire import simulate_from_config
+from dynmri.errors import ParameterError, ShapeError
+from dynmri.recon import reconstruct_acquisition
+from dynmri.recon.run import RunStats, network_method, run_method
+
+FAST = CSConfig(n_iter=4, levels=2)
+
+
+@pytest.fixture(scope="module")
+def acq():
+    return simulate_from_config(SimulateConfig(accel=4, frames=6, size=32, seed=1))
+
+
+def test_run_method_returns_the_reconstruction_and_its_stats(acq):
+    rec, stats = run_method(acq, "lps", FAST)
+    assert rec.shape == (1, 6, 32, 32) and np.iscomplexobj(rec)
+    assert isinstance(stats, RunStats) and stats.method == "lps" and stats.frames == 6
+    assert stats.seconds > 0 and stats.frames_per_second == pytest.approx(6 / stats.seconds)
+    assert len(stats.costs) == 1 and len(stats.costs[0]) == 4 and stats.costs[0][-1] <= stats.costs[0][0]
+    assert stats.config["n_iter"] == 4 and stats.network is None
+    meta = stats.metadata(acquisition="a.npz")
+    assert meta["method"] == "lps" and meta["acquisition"] == "a.npz" and meta["cost_per_iteration"] == stats.costs
+    np.testing.assert_array_equal(rec, reconstruct_acquisition(acq, "lps", config=FAST))  # the thin call
+
+
+def test_run_method_direct_methods_default_config_and_user_callback(acq, tmp_path):
+    rec, stats = run_method(acq, "zero-filled")
+    assert stats.config is None and stats.costs == [] and "config" not in stats.metadata()
+    path = tmp_path / "a.npz"
+    acq.save(path)
+    np.testing.assert_allclose(run_method(path, "zero-filled")[0], rec)  # a file works too
+    seen = []
+    _, stats = run_method(acq, "fista-wavelet", callback=lambda k, x, c: seen.append((k, x.shape)))
+    assert stats.config == CSConfig().__dict__ and len(seen) == len(stats.costs[0]) and seen[0] == (0, (1, 2, 6, 32, 32))
+    _, from_dict = run_method(acq, "lps", {"n_iter": 2})
+    assert from_dict.config["n_iter"] == 2
+    rec, stats = run_method(acq, "lps", FAST, lam_l=0.01)  # CSConfig fields as options override config
+    assert stats.config["lam_l"] == 0.01 and stats.config["n_iter"] == 4
+    np.testing.assert_array_equal(rec, run_method(acq, "lps", CSConfig(n_iter=4, levels=2, lam_l=0.01))[0])
+
+
+def test_run_method_checks_applicability_first(acq, tmp_path):
+    path = tmp_path / "a.npz"
+    acq.save(path)
+    with pytest.raises(ParameterError, match=f"fista-owl needs multi-coil k-space \\(Cartesian\\); {path} has single-coil"):
+        run_method(path, "fista-owl")
+    with pytest.raises(ShapeError, match="multi-coil"):  # unchecked: the method's own error
+        run_method(acq, "fista-owl", check=False)
+    with pytest.raises(ParameterError, match="unknown reconstruction method"):
+        run_method(acq, "magic")
+
+
+def test_run_method_runs_a_trained_network(acq):
+    from dynmri.recon import reconstruct_with_model
+
+    rec, stats = run_method(acq, network_method("crnn-ddei-sunnybrook-8x"), window=4, overlap=2)
+    assert rec.shape == acq.target.shape and stats.method == "network:crnn-ddei-sunnybrook-8x"
+    assert stats.network == {"spec": "crnn-ddei-sunnybrook-8x", "model": "crnn", "loss": "ddei", "window": 4, "overlap": 2}
+    assert stats.config is None and stats.costs == [] and "config" not in stats.metadata()
+    np.testing.assert_array_equal(rec, reconstruct_with_model(acq, "crnn-ddei-sunnybrook-8x", window=4, overlap=2))
+    multicoil = type(acq)(kspace=np.stack([acq.kspace] * 2, 1), mask=acq.mask)
+    with pytest.raises(ParameterError, match="networks need single-coil"):
+        run_method(multicoil, network_method("crnn-ddei-sunnybrook-8x"))
+
+
+def test_run_grid_rows_curves_and_extra_columns():
+    from dynmri.eval.benchmark import Entry, method_entries, network_entries, run_grid
+
+    entries = method_entries(["lps", "zero-filled"], FAST)  # registry order, the baseline first
+    assert [e.label for e in entries] == ["zero-filled", "lps"] and entries[0].config is None and entries[1].config == FAST
+    entries.append(Entry("owl", "fista-owl", FAST, {"note": "skipped: single coil"}))
+    seen, acqs = [], []
+    res = run_grid(SimulateConfig(frames=4, size=32), [4.0, 8.0], entries, on_row=seen.append,
+                   on_acquisition=lambda r, a, recons, rows: acqs.append((r, sorted(recons), len(rows))))
+    assert [(r["method"], r["accel"]) for r in res.rows] == [("zero-filled", 4), ("lps", 4), ("zero-filled", 8), ("lps", 8)]
+    assert seen == res.rows and acqs == [(4.0, ["lps", "zero-filled"], 2), (8.0, ["lps", "zero-filled"], 2)]
+    assert list(res.rows[0])[:4] == ["method", "accel", "achieved_accel", "psnr"] and res.rows[0]["frames"] == 4
+    assert len(res.curves[8.0]["lps"]) == 4 and res.rows[1]["psnr"] > res.rows[0]["psnr"]
+    with pytest.raises(ParameterError, match="unknown methods"):
+        method_entries(["magic"])
+    labels = [e.label for e in network_entries(["crnn-ddei-sunnybrook-8x", "crnn-ddei-sunnybrook-8x"])]
+    assert labels == ["crnn-ddei group=compose", "crnn-ddei group=compose (crnn-ddei-sunnybrook-8x)"]
+
+
+def test_report_tables_and_writers(tmp_path):
+    from dynmri.eval.metrics import format_table
+    from dynmri.eval.report import (
+        benchmark_table,
+        markdown_table,
+        metrics_table,
+        write_csv,
+        write_json,
+    )
+
+    m = {"psnr": 30.0, "psnr_std": 1.0, "ssim": 0.9, "ssim_std": 0.01, "nmse": 0.01}
+    assert metrics_table({"a": m}, "T") == "**T**\n\n| method | PSNR (dB) | SSIM | NMSE |\n|---|---|---|---|\n| a | 30.00 +- 1.00 | 0.900 +- 0.010 | 0.0100 |"
+    assert format_table({"a": m}, "T") == metrics_table({"a": m}, "T")
+    row = {"method": "a", "accel": 8.0, **m, "seconds": 1.25, "frames_per_second": 9.6}
+    assert benchmark_table([row]).splitlines()[-1] == "| a | 8 | 30.00 +- 1.00 | 0.900 +- 0.010 | 0.0100 | 1.2 | 9.6 |"
+    assert markdown_table(["x"], [], title="t").splitlines() == ["t", "", "| x |", "|---|"]
+    write_csv(tmp_path / "r.csv", [row])
+    assert (tmp_path / "r.csv").read_text().splitlines()[0] == ",".join(row)
+    write_json(tmp_path / "r.json", {"rows": [row]})
+    assert json.loads((tmp_path / "r.json").read_text())["rows"][0] == row
+
+
+def test_parse_assignments_typed_and_yaml():
+    assert parse_assignments(["lam=0.01", "levels=2", "keep_coarse=true", "wavelet=db4"], CSConfig, "--set") == {
+        "lam": 0.01, "levels": 2, "keep_coarse": True, "wavelet": "db4"}
+    assert parse_assignments(["crop=none", "steps_per_epoch=3"], TrainConfig) == {"crop": None, "steps_per_epoch": 3}
+    assert parse_assignments(["a=reflect", "b=3", "c=0.5", "d=true", "e=[1, 2]"], None, "--loss-opt") == {
+        "a": "reflect", "b": 3, "c": 0.5, "d": True, "e": [1, 2]}
+    with pytest.raises(ParameterError, match="--set 'nope=1': expected FIELD=VALUE with FIELD one of n_iter"):
+        parse_assignments(["nope=1"], CSConfig, "--set")
+    with pytest.raises(ParameterError, match="'many' is not a valid int"):
+        parse_assignments(["n_iter=many"], CSConfig, "--set")
+    with pytest.raises(ParameterError, match="not a valid bool"):
+        parse_assignments(["absolute=maybe"], CSConfig)
+    with pytest.raises(ParameterError, match="--loss-opt 'noequals': expected KEY=VALUE"):
+        parse_assignments(["noequals"], None, "--loss-opt")
+
+
+def test_benchmark_config_is_normalised_and_validated(tmp_path):
+    cfg = BenchmarkConfig()
+    assert cfg.accel == (4.0, 8.0, 16.0) and cfg.methods is None and cfg.networks == () and cfg.crop == 128
+    path = tmp_path / "b.yaml"
+    path.write_text("accel: 8\nmethods: [lps]\nnetworks: [crnn-ddei-sunnybrook-8x]\n")
+    cfg = load_config(BenchmarkConfig, path, frames=6)
+    assert cfg.accel == (8.0,) and cfg.methods == ("lps",) and cfg.networks == ("crnn-ddei-sunnybrook-8x",) and cfg.frames == 6
+    with pytest.raises(ParameterError, match="acceleration must be > 1"):
+        load_config(BenchmarkConfig, None, accel=(4.0, 1.0))
+    with pytest.raises(ParameterError, match="accel must be tuple of float"):
+        load_config(BenchmarkConfig, None, accel=("x",))
