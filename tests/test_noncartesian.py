@@ -9,10 +9,11 @@ from typer.testing import CliRunner
 
 from dynmri.cli.app import app
 from dynmri.errors import ParameterError, ShapeError
-from dynmri.physics.nufft import FrameNUFFT, NonCartesianMRI, check_trajectory, density
+from dynmri.physics.nufft import FrameNUFFT, NonCartesianMRI, density
 from dynmri.sampling.trajectories import (
     GOLDEN_ANGLE,
     ScannerLimits,
+    check_trajectory,
     make_trajectory,
     nyquist_spokes,
     project_to_limits,

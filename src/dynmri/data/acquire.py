@@ -111,8 +111,7 @@ def load_trajectory_file(path, frames: int):
 
     from dynmri.data.files import read_arrays
     from dynmri.errors import DataError
-    from dynmri.physics.nufft import check_trajectory
-    from dynmri.sampling.trajectories import rotate_frames
+    from dynmri.sampling.trajectories import check_trajectory, rotate_frames
 
     arrays, _ = read_arrays(Path(path))
     if "trajectory" not in arrays:

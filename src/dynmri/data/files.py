@@ -159,7 +159,7 @@ class Acquisition:
                 raise ShapeError(f"{name}: coil_maps shape {self.coil_maps.shape} does not match (S, N, H, W) = {want}")
 
     def _validate_noncartesian(self, name):
-        from dynmri.physics.nufft import check_trajectory
+        from dynmri.sampling.trajectories import check_trajectory
 
         k, tr = self.kspace, self.trajectory
         check_trajectory(tr, name=f"{name}: trajectory")

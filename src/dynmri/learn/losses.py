@@ -53,7 +53,7 @@ class Loss:
     def __call__(self, x_net, x, y, physics, model) -> torch.Tensor:
         if self.needs_ground_truth and x is None:
             raise ParameterError(f"loss {self.name!r} needs ground truth, and this data has none")
-        if self.needs_mask and getattr(physics, "mask", None) is None:
+        if self.needs_mask and not _has_cartesian_mask(physics):
             raise ParameterError(f"loss {self.name!r} splits a Cartesian sampling mask; this operator ({type(physics).__name__}) has none")
         total = 0.0
         for term in self.terms:
@@ -67,6 +67,14 @@ class Loss:
         for term in self.terms:
             model = term.adapt_model(model)
         return model
+
+
+def _has_cartesian_mask(physics) -> bool:
+    """Whether the operator samples a Cartesian mask (declared by dynmri's operators; any other
+    deepinv MRI operator is taken to have one)."""
+    from dynmri.physics.base import MRIOperator
+
+    return not (isinstance(physics, MRIOperator) and physics.noncartesian)
 
 
 def _mse():

@@ -49,25 +49,10 @@ from deepinv.physics import LinearPhysics
 
 from dynmri.errors import ParameterError, ShapeError
 from dynmri.physics.base import PHYSICS, MRIOperator
+from dynmri.sampling.trajectories import check_trajectory  # noqa: F401  (re-exported)
 
 # mri-nufft's finufft operator is (1 / sqrt(4 H W)) sum_r x e^{-i w.r}: this makes it 1 / sqrt(HW)
 _MRINUFFT_SCALE = 2.0
-
-
-def check_trajectory(k, name: str = "trajectory") -> None:
-    """Raise unless ``k`` is ``(T, S, Ns, 2)`` (or ``(S, Ns, 2)``), finite, inside [-0.5, 0.5)."""
-    a = k.detach().cpu().numpy() if isinstance(k, torch.Tensor) else np.asarray(k)
-    if a.ndim not in (3, 4) or a.shape[-1] != 2:
-        raise ShapeError(f"{name} must be (T, n_shots, n_samples, 2) or (n_shots, n_samples, 2), got shape {a.shape}")
-    if a.size == 0:
-        raise ShapeError(f"{name} is empty")
-    if not np.all(np.isfinite(a)):
-        raise ParameterError(f"{name} contains NaN or Inf")
-    if a.min() < -0.5 or a.max() >= 0.5:
-        raise ParameterError(
-            f"{name} must lie in [-0.5, 0.5) cycles/pixel, got [{a.min():.4f}, {a.max():.4f}] "
-            "(radians? divide by 2 pi)"
-        )
 
 
 def _make_op(samples: np.ndarray, shape: tuple[int, int]):

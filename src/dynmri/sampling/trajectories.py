@@ -36,10 +36,26 @@ import math
 import numpy as np
 import torch
 
-from dynmri.errors import ParameterError
+from dynmri.errors import ParameterError, ShapeError
 from dynmri.registry import Registry
 
 GOLDEN_ANGLE = math.pi * (math.sqrt(5) - 1) / 2  # 111.246 degrees, for full-diameter spokes
+
+
+def check_trajectory(k, name: str = "trajectory") -> None:
+    """Raise unless ``k`` is ``(T, S, Ns, 2)`` (or ``(S, Ns, 2)``), finite, inside [-0.5, 0.5)."""
+    a = k.detach().cpu().numpy() if isinstance(k, torch.Tensor) else np.asarray(k)
+    if a.ndim not in (3, 4) or a.shape[-1] != 2:
+        raise ShapeError(f"{name} must be (T, n_shots, n_samples, 2) or (n_shots, n_samples, 2), got shape {a.shape}")
+    if a.size == 0:
+        raise ShapeError(f"{name} is empty")
+    if not np.all(np.isfinite(a)):
+        raise ParameterError(f"{name} contains NaN or Inf")
+    if a.min() < -0.5 or a.max() >= 0.5:
+        raise ParameterError(
+            f"{name} must lie in [-0.5, 0.5) cycles/pixel, got [{a.min():.4f}, {a.max():.4f}] "
+            "(radians? divide by 2 pi)"
+        )
 
 
 def tiny_golden_angle(n: int = 7) -> float:
