@@ -62,12 +62,19 @@ def casorati(x: torch.Tensor) -> torch.Tensor:
 
 
 def svt(x: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
-    r"""Singular-value thresholding of the Casorati matrix, differentiable in ``x`` and ``lam``
-    (``lam`` a scalar or one value per batch item)."""
+    r"""Singular-value thresholding of the Casorati matrix :math:`X` (``T x HW``), differentiable
+    in ``x`` and ``lam`` (a scalar or one value per batch item), through the ``T x T`` Gram matrix:
+    :math:`X X^H = V \operatorname{diag}(\sigma^2) V^H` gives
+    :math:`\mathrm{SVT}_\lambda(X) = V \operatorname{diag}\big((\sigma - \lambda)_+ / \sigma\big) V^H X`.
+    The same values as the SVD (to rounding), at a fraction of the cost of the SVD's backward
+    pass on a tall matrix; zero singular values get a zero, not a NaN, gradient."""
     B, _, T, H, W = x.shape
-    U, s, Vh = torch.linalg.svd(casorati(x).transpose(1, 2), full_matrices=False)
-    s = torch.clamp(s - lam.reshape(-1, 1), min=0)
-    z = ((U * s.unsqueeze(-2).to(U.dtype)) @ Vh).transpose(1, 2).reshape(B, T, H, W)
+    X = casorati(x)  # (B, T, HW)
+    e, V = torch.linalg.eigh(X @ X.mH)
+    sigma = e.clamp(min=torch.finfo(e.dtype).tiny).sqrt()
+    lam = lam.reshape(-1, 1).to(sigma.dtype)
+    f = torch.where(sigma > lam, 1 - lam / sigma, torch.zeros_like(sigma))
+    z = ((V * f.unsqueeze(-2).to(V.dtype)) @ (V.mH @ X)).reshape(B, T, H, W)
     return torch.stack((z.real, z.imag), dim=1)
 
 
