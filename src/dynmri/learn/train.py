@@ -138,7 +138,7 @@ def _holdout_masks(val_ds, fraction: float, seed: int) -> list[torch.Tensor]:
     return masks
 
 
-def validate(model, val_ds, holdout_masks) -> dict:
+def holdout_scores(model, val_ds, holdout_masks) -> dict:
     """Held-out k-space NMSE (no ground truth needed) and, as a diagnostic, PSNR/SSIM."""
     from dynmri._complex import channels_to_np
     from dynmri.eval.metrics import evaluate
@@ -306,7 +306,7 @@ def _train_epochs(run: _Run, progress: bool, fail_at_step: int | None) -> None:
     for epoch in range(run.start, cfg.epochs):
         row, step = _train_epoch(run, epoch, step, progress, fail_at_step)
         if run.val_ds is not None:
-            row |= validate(run.net, run.val_ds, holdout)
+            row |= holdout_scores(run.net, run.val_ds, holdout)
         run.history.append(row)
         _save_epoch(run, epoch, row)
 

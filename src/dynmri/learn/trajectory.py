@@ -246,13 +246,15 @@ def _means(metrics: dict) -> dict:
 
 def _cg(k: torch.Tensor, images: torch.Tensor, n_iter: int) -> torch.Tensor:
     from dynmri.optim.solvers import conjugate_gradient
+    from dynmri.physics.base import normal_operator
     from dynmri.physics.nufft import NonCartesianMRI
 
     physics = NonCartesianMRI(k[None], tuple(images.shape[-2:]))
     x = torch.stack((images.real, images.imag), dim=1)[:, :, None]  # (F, 2, 1, H, W)
+    normal = normal_operator(physics)
     with torch.no_grad():
-        rhs = physics.A_adjoint(physics.A(x))
-        res = conjugate_gradient(torch.zeros_like(rhs), lambda v: physics.A_adjoint(physics.A(v)), rhs, n_iter, tol=0.0)
+        rhs = normal(x)
+        res = conjugate_gradient(torch.zeros_like(rhs), normal, rhs, n_iter, tol=0.0)
     return torch.complex(res.x[:, 0, 0], res.x[:, 1, 0])
 
 

@@ -59,3 +59,11 @@ def shifted_mask_square(mask: torch.Tensor) -> torch.Tensor | None:
     if H % 2 or W % 2:
         return None
     return torch.fft.ifftshift(mask * mask, dim=(-2, -1))
+
+
+def normal_operator(physics, eps: float = 0.0):
+    r"""The callable :math:`x \mapsto A^H A x + \epsilon x` of the normal equations (CG-SENSE,
+    Tikhonov with ``eps``) of any operator, e.g. for :func:`dynmri.optim.solvers.conjugate_gradient`."""
+    if eps:
+        return lambda x: physics.A_adjoint(physics.A(x)) + eps * x
+    return lambda x: physics.A_adjoint(physics.A(x))

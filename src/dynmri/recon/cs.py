@@ -273,13 +273,12 @@ def least_squares(y, physics, *, config: CSConfig | None = None, progress=False,
     r"""Least squares :math:`(A^H A + \epsilon I) x = A^H y` by conjugate gradient (CG-SENSE)."""
     cfg = _cfg(config, overrides)
     _single_or_maps(physics, "ls")
+    from dynmri.physics.base import normal_operator
+
     x0 = physics.A_adjoint(y)
-
-    def normal(x):
-        return physics.A_adjoint(physics.A(x)) + cfg.ls_eps * x
-
     cost = lambda x: 0.5 * float(torch.sum((physics.A(x) - y) ** 2))  # noqa: E731
-    return _run(get_solver("cg"), cfg=cfg, cost=cost, progress=progress, callback=callback, name="ls", x0=x0, normal=normal, rhs=x0).x
+    return _run(get_solver("cg"), cfg=cfg, cost=cost, progress=progress, callback=callback, name="ls", x0=x0,
+                normal=normal_operator(physics, cfg.ls_eps), rhs=x0).x
 
 
 def _synthesis(y, physics, cfg, progress, callback, solver, name, transform=None):
