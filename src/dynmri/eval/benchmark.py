@@ -154,7 +154,7 @@ def check_accelerations(sim: SimulateConfig, accels: Iterable[float], acq) -> No
     from dynmri.sampling.masks import make_mask
 
     for r in accels:
-        make_mask(sim.mask, (1, *acq.image_shape), r, n=1, center_lines=sim.center_lines, seed=sim.seed)
+        make_mask(sim.mask, (acq.frames, *acq.image_shape), r, n=1, center_lines=sim.center_lines, seed=sim.seed)
 
 
 def best_panels(acq, recons: dict[str, np.ndarray], rows: Sequence[dict], n_best: int = 2) -> dict[str, np.ndarray]:
