@@ -25,10 +25,11 @@ def run(*args, ok=True):
 
 
 def fails(*args, match: str):
+    """Exit status 2 and exactly one ``error:`` line on stderr, holding ``match`` (tests/test_cli_errors.py has the full table)."""
     res = run(*args, ok=False)
     assert res.exit_code == 2, res.output
-    out = res.output.strip().splitlines()
-    assert out[-1].startswith("error: ") and match in out[-1], res.output
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and match in errors[0], res.output
     assert "Traceback" not in res.output
     return res
 

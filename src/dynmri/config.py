@@ -18,6 +18,7 @@ dynmri.errors.ParameterError: frames must be int, got 3.5 (float)
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -33,6 +34,46 @@ def check_types(cfg) -> None:
     hints = type_hints(type(cfg))
     for f in fields(cfg):
         check_value(getattr(cfg, f.name), hints.get(f.name, Any), f.name)
+
+
+SEED_MAX = 2**31 - 1
+"""Largest seed: seeds are offset (``seed + s``, ``seed + 10_000``, ...) and must stay valid for
+every generator (numpy's legacy seeding needs < 2**32)."""
+
+
+def _at_least(cfg, low, *names: str, unit: str = "") -> None:
+    """Raise a :class:`ParameterError` naming the first of ``names`` (fields of ``cfg``, None
+    skipped) whose value is below ``low``."""
+    for name in names:
+        v = getattr(cfg, name)
+        if v is not None and v < low:
+            raise ParameterError(f"{name} must be >= {low}{unit}, got {v}")
+
+
+def _positive_finite(cfg, *names: str) -> None:
+    """Raise unless every field in ``names`` (None skipped) is a finite number > 0."""
+    for name in names:
+        v = getattr(cfg, name)
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise ParameterError(f"{name} must be a finite number > 0, got {v}")
+
+
+def _check_seed(seed: int) -> None:
+    if not 0 <= seed <= SEED_MAX:
+        raise ParameterError(f"seed must be in 0..{SEED_MAX}, got {seed}")
+
+
+def _check_accel(accel: float) -> None:
+    """An acceleration is a finite number > 1."""
+    if not math.isfinite(accel):
+        raise ParameterError(f"acceleration must be a finite number > 1, got {accel}")
+    if accel <= 1:
+        raise ParameterError(f"acceleration must be > 1, got {accel}")
+
+
+def _check_crop(crop: int | None, zero_is_none: bool = False) -> None:
+    if crop is not None and crop < 8 and not (zero_is_none and crop == 0):
+        raise ParameterError(f"crop must be >= 8 pixels{' (0 for none)' if zero_is_none else ''}, got {crop}")
 
 
 @dataclass(frozen=True)
@@ -56,14 +97,15 @@ class SimulateConfig:
 
     def validate(self) -> SimulateConfig:
         check_types(self)
-        if self.frames < 1:
-            raise ParameterError(f"frames must be >= 1, got {self.frames}")
-        if self.coils < 1:
-            raise ParameterError(f"coils must be >= 1, got {self.coils}")
-        if self.accel <= 1:
-            raise ParameterError(f"acceleration must be > 1, got {self.accel}")
-        if self.crop is not None and self.crop < 8:
-            raise ParameterError(f"crop must be >= 8 pixels, got {self.crop}")
+        _at_least(self, 1, "frames", "coils", "n_phantoms")
+        _check_accel(self.accel)
+        _check_crop(self.crop)
+        _at_least(self, 8, "size", unit=" pixels")
+        _at_least(self, 0, "center_lines")
+        _at_least(self, 2, "n_samples")
+        _check_seed(self.seed)
+        if self.snr is not None and not math.isfinite(self.snr):
+            raise ParameterError(f"snr must be a finite number (dB), got {self.snr}")
         return self
 
 
@@ -81,6 +123,16 @@ class DemoConfig:
     crop: int | None = None
     fps: float = 8.0
     networks: bool = True  # also run the shipped networks (single-coil data)
+
+    def validate(self) -> DemoConfig:
+        check_types(self)
+        _at_least(self, 1, "frames")
+        _at_least(self, 8, "size", unit=" pixels")
+        _check_accel(self.accel)
+        _check_crop(self.crop)
+        _check_seed(self.seed)
+        _positive_finite(self, "fps")
+        return self
 
 
 @dataclass(frozen=True)
@@ -112,14 +164,20 @@ class BenchmarkConfig:
             accel = tuple(float(r) for r in as_tuple(self.accel))
         except (TypeError, ValueError):
             raise ParameterError(f"accel must be numbers, got {self.accel!r}") from None
-        if not accel or min(accel) <= 1:
+        if not accel:
+            raise ParameterError("accel is empty; give at least one acceleration > 1, e.g. 4,8,16")
+        if min(accel) <= 1:
             raise ParameterError(f"every acceleration must be > 1, got {list(accel)}")
-        if self.frames < 1:
-            raise ParameterError(f"frames must be >= 1, got {self.frames}")
-        if self.iters is not None and self.iters < 1:
-            raise ParameterError(f"iters must be >= 1, got {self.iters}")
+        if not all(math.isfinite(r) for r in accel):
+            raise ParameterError(f"every acceleration must be a finite number > 1, got {list(accel)}")
+        _at_least(self, 1, "frames", "iters", "n_phantoms")
+        _check_crop(self.crop, zero_is_none=True)
+        _check_seed(self.seed)
         methods = None if self.methods is None else tuple(str(m) for m in as_tuple(self.methods))
         networks = tuple(str(n) for n in as_tuple(self.networks or ()))
+        if methods is not None and not methods and not networks:
+            raise ParameterError("methods is empty and no networks are given: nothing to benchmark "
+                                 "(leave methods out for every applicable one)")
         return replace(self, accel=accel, methods=methods, networks=networks)
 
 
@@ -152,8 +210,9 @@ class CSConfig:
             v = getattr(self, name)
             if not (v >= 0 and v == v and v != float("inf")):
                 raise ParameterError(f"{name} must be a finite number >= 0, got {v}")
-        if self.levels < 1 or self.sigma <= 0:
-            raise ParameterError("levels must be >= 1 and sigma > 0")
+        _at_least(self, 1, "levels", "cost_every")
+        _positive_finite(self, "sigma")
+        _check_seed(self.seed)
         return self
 
 
@@ -198,8 +257,18 @@ class TrainConfig:
             raise ParameterError(f"schedule must be cosine, step or constant, got {self.schedule!r}")
         if not 0 < self.holdout < 1 or not 0 <= self.val_fraction < 1:
             raise ParameterError("holdout must be in (0, 1) and val_fraction in [0, 1)")
+        self._check_ranges()
         self._check_builders()
         return self
+
+    def _check_ranges(self) -> None:
+        """The ranges beyond the basic ones of :meth:`validate`."""
+        _check_accel(self.accel)
+        _positive_finite(self, "lr", "gamma")
+        _at_least(self, 1, "steps_per_epoch", "step_size", "n_phantoms")
+        _at_least(self, 8, "phantom_size", unit=" pixels")
+        _check_crop(self.crop, zero_is_none=True)
+        _check_seed(self.seed)
 
     def _check_builders(self) -> None:
         """``model_cfg`` and ``loss_cfg`` against the options (names and annotations) of the
@@ -269,11 +338,22 @@ class LearnTrajectoryConfig:
             raise ParameterError("steps and batch must be >= 1")
         if self.decimation < 1 or self.decimation & (self.decimation - 1):
             raise ParameterError(f"decimation must be a power of 2, got {self.decimation}")
-        if self.accel <= 1:
-            raise ParameterError(f"acceleration must be > 1, got {self.accel}")
+        _check_accel(self.accel)
         if not self.lr > 0:
             raise ParameterError(f"lr must be > 0, got {self.lr}")
+        self._check_ranges()
         return self
+
+    def _check_ranges(self) -> None:
+        _positive_finite(self, "lr", "gmax", "smax", "raster", "fov")
+        _check_crop(self.crop, zero_is_none=True)
+        _at_least(self, 8, "size", unit=" pixels")
+        _at_least(self, 1, "n_phantoms", "proj_iters", "snapshot_every", "max_train_frames", "max_eval_frames")
+        _at_least(self, 2, "n_samples")
+        _check_seed(self.seed)
+        for name, valid in (("density", ("voronoi", "pipe")), ("objective", ("magnitude", "complex"))):
+            if getattr(self, name) not in valid:
+                raise ParameterError(f"{name} must be one of {', '.join(valid)}, got {getattr(self, name)!r}")
 
     @property
     def limits(self):

@@ -42,12 +42,16 @@ def demo(
 ):
     """Simulate an 8x acquisition, reconstruct with every method and shipped network, print a
     table, write videos and figures."""
-    from dynmri.eval.benchmark import run_demo
+    from dynmri.cli.outputs import check_output_folder, locked
+    from dynmri.config import load_config
+    from dynmri.eval.benchmark import DEMO_WRITES, run_demo
 
     set_threads(threads)
     t_start = time.perf_counter()
-    cfg = DemoConfig(data=data, accel=accel, frames=frames, slices=slices, crop=crop, seed=seed, networks=networks)
-    typer.echo(run_demo(cfg, out))
+    cfg = load_config(DemoConfig, None, data=data, accel=accel, frames=frames, slices=slices, crop=crop, seed=seed, networks=networks)
+    check_output_folder(out, DEMO_WRITES, [("--data", cfg.data)])
+    with locked(out):
+        typer.echo(run_demo(cfg, out))
     typer.echo(f"wrote {out}/: acq.npz, recon-*.npz, metrics.md/json, comparison.gif/.mp4, mask_kt.png, xt_profiles.png ({time.perf_counter() - t_start:.1f} s)")
 
 
@@ -67,10 +71,14 @@ def benchmark(
     threads: int | None = typer.Option(None, help="torch threads."),
 ):
     """Every method x acceleration on held-out data: mean +- std PSNR/SSIM/NMSE, time, frames/s."""
+    from dynmri.cli.outputs import check_output_folder, locked
     from dynmri.config import load_config
-    from dynmri.eval.benchmark import run_benchmark
+    from dynmri.eval.benchmark import BENCHMARK_WRITES, run_benchmark
 
     set_threads(threads)
     cfg = load_config(BenchmarkConfig, config, data=data, accel=floats(accel), methods=names(methods), networks=names(networks),
                       mask=mask, frames=frames, crop=crop, iters=iters, seed=seed)
-    typer.echo(run_benchmark(cfg, out, log=typer.echo))
+    inputs = [("--data", cfg.data), ("--config", config), *(("--models", n) for n in cfg.networks)]
+    check_output_folder(out, BENCHMARK_WRITES, inputs)
+    with locked(out):
+        typer.echo(run_benchmark(cfg, out, log=typer.echo))

@@ -1,20 +1,44 @@
 """What every command shares: one error line and exit status 2 for expected failures
-(:func:`friendly_errors`), torch threads, and parsers of list options."""
+(:func:`friendly_errors`), torch threads, and parsers of list options. The checks of output
+paths and the locks are in :mod:`dynmri.cli.outputs`."""
 
 from __future__ import annotations
 
 import functools
+import re
 
 import typer
 
+# a temporary file of dynmri.fileio.atomic_path: ".{stem}.{pid}-{host}.{random}.tmp{suffix}"
+_TEMPORARY = re.compile(r"(^|[\s/'\"(])\.([^/\s'\"]+?)\.\d+-[0-9a-f]{6}\.[0-9a-f]{8}\.tmp")
+
+
+def user_paths(text: str) -> str:
+    """``text`` with the hidden temporary files of :func:`dynmri.fileio.atomic_path` replaced by
+    the files they stand for (``out/.r.12-ab12cd.0f3e2a1b.tmp.npz`` -> ``out/r.npz``), so that a
+    message names the user's path."""
+    while True:
+        new = _TEMPORARY.sub(r"\1\2", text)
+        if new == text:
+            return text
+        text = new
+
 
 def _fail(msg: str, code: int = 2):
-    typer.echo(f"error: {msg}", err=True)
+    typer.echo(f"error: {' '.join(user_paths(msg).split())}", err=True)
     raise typer.Exit(code)
 
 
+def _os_message(exc: OSError) -> str:
+    """``path: reason`` of an operating-system error (disk full, permission, read-only, ...)."""
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
 def friendly_errors(fn):
-    """Turn expected failures into one clear line and a non-zero exit."""
+    """Turn expected failures into one clear line (``error: ...`` on stderr) and exit status 2:
+    every :class:`~dynmri.errors.DynMRIError` and every operating-system error (missing file,
+    permission, disk full, ...), naming the user's paths, never a hidden temporary file."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -24,18 +48,23 @@ def friendly_errors(fn):
             return fn(*args, **kwargs)
         except DynMRIError as exc:
             _fail(str(exc))
-        except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-            _fail(f"{exc.filename or ''}: {exc.strerror or exc}")
+        except OSError as exc:
+            _fail(_os_message(exc))
 
     return wrapper
 
 
 def set_threads(threads: int | None):
-    """``torch.set_num_threads(threads)`` when given."""
-    if threads:
-        import torch
+    """``torch.set_num_threads(threads)`` when given (``threads >= 1``)."""
+    if threads is None:
+        return
+    if threads < 1:
+        from dynmri.errors import ParameterError
 
-        torch.set_num_threads(threads)
+        raise ParameterError(f"--threads must be >= 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def floats(spec: str | None) -> tuple[float, ...] | None:

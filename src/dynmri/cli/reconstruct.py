@@ -46,14 +46,21 @@ def reconstruct(
     threads: int | None = typer.Option(None, help="torch threads."),
 ):
     """Reconstruct every slice of an acquisition file."""
+    from dynmri.cli.outputs import check_output_file, locked
     from dynmri.config import parse_assignments
-    from dynmri.eval.runs import reconstruct_file
+    from dynmri.data.files import SUFFIXES
+    from dynmri.eval.runs import VIDEO_SUFFIXES, reconstruct_file
     from dynmri.recon.run import network_method
 
     set_threads(threads)
     overrides = {"n_iter": iters, "lam": lam, **parse_assignments(set_ or [], CSConfig, "--set")}
-    stats = reconstruct_file(acquisition, out, method if model is None else network_method(model), config_file=config,
-                             overrides=overrides, window=window, overlap=overlap, video=video, slice_=slice_)
+    inputs = [("acquisition", acquisition), ("--model", model), ("--config", config)]
+    check_output_file(out, SUFFIXES, inputs)
+    if video is not None:
+        check_output_file(video, VIDEO_SUFFIXES, [*inputs, ("--out", out)], option="--video")
+    with locked(out, video):
+        stats = reconstruct_file(acquisition, out, method if model is None else network_method(model), config_file=config,
+                                 overrides=overrides, window=window, overlap=overlap, video=video, slice_=slice_)
     typer.echo(f"wrote {out}: {stats.method}, {stats.frames} frames in {stats.seconds:.2f} s ({stats.frames_per_second:.1f} frames/s)")
     if video is not None:
         typer.echo(f"wrote {video}")
@@ -67,10 +74,14 @@ def evaluate(
     roi: int | None = typer.Option(None, help="Centre square region of interest (pixels)."),
 ):
     """Score a reconstruction against ground truth: PSNR, SSIM, NMSE on magnitudes."""
+    from dynmri.cli.outputs import check_output_file, locked
     from dynmri.eval.report import metrics_table
     from dynmri.eval.runs import evaluate_file
 
-    name, m = evaluate_file(recon, reference, roi=roi, json_out=json_out)
+    if json_out is not None:
+        check_output_file(json_out, (".json",), [("reconstruction", recon), ("--reference", reference)], option="--json")
+    with locked(json_out):
+        name, m = evaluate_file(recon, reference, roi=roi, json_out=json_out)
     typer.echo(metrics_table({name: m}))
     if json_out is not None:
         typer.echo(f"wrote {json_out}")

@@ -42,14 +42,18 @@ def simulate(
 ):
     """Simulate undersampled dynamic k-space (Cartesian mask or non-Cartesian trajectory) from
     images and save it with its ground truth."""
+    from dynmri.cli.outputs import check_output_file, locked
     from dynmri.config import load_config
     from dynmri.data.acquire import simulate_from_config
+    from dynmri.data.files import SUFFIXES
 
     set_threads(threads)
     cfg = load_config(SimulateConfig, config, data=data, accel=accel, mask=mask, frames=frames, center_lines=center_lines, coils=coils,
                       snr=snr, seed=seed, crop=crop, slices=slices, size=size, trajectory=trajectory, n_samples=n_samples)
-    acq = simulate_from_config(cfg)
-    acq.save(out)
+    check_output_file(out, SUFFIXES, [("--data", cfg.data), ("--trajectory", cfg.trajectory), ("--config", config)])
+    with locked(out):
+        acq = simulate_from_config(cfg)
+        acq.save(out)
     m = acq.meta
     sampling = f"trajectory {m['trajectory_kind']}" if acq.noncartesian else f"mask {m['mask_kind']}"
     typer.echo(f"wrote {out}: k-space {acq.kspace.shape}, {sampling}, R requested {m['requested_acceleration']:g}, achieved {m['achieved_acceleration']:.3f}")

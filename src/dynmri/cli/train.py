@@ -24,6 +24,9 @@ WEIGHTS_EPILOG = (
 
 MODELS_EPILOG = "Example:\n\n  dynmri models"
 
+RUN_WRITES = ("config.json", "metrics.csv", "curves.png", "checkpoint.pt", "best.pt")
+"""What training writes in its run folder."""
+
 
 @friendly_errors
 def train(
@@ -47,6 +50,7 @@ def train(
     """Train a reconstruction network, with or without ground truth."""
     import dataclasses
 
+    from dynmri.cli.outputs import check_output_folder
     from dynmri.config import TrainConfig, load_config, parse_assignments
     from dynmri.learn.train import train as run_training
 
@@ -54,8 +58,9 @@ def train(
     cfg = load_config(TrainConfig, config, data=data, model=model, loss=loss, accel=accel, epochs=epochs, lr=lr, batch_size=batch_size,
                       window=window, crop=crop, steps_per_epoch=steps_per_epoch, seed=seed)
     if loss_opt:
-        cfg = dataclasses.replace(cfg, loss_cfg={**cfg.loss_cfg, **parse_assignments(loss_opt, None, "--loss-opt")})
-    result = run_training(cfg, out, resume=resume)
+        cfg = dataclasses.replace(cfg, loss_cfg={**cfg.loss_cfg, **parse_assignments(loss_opt, None, "--loss-opt")}).validate()
+    check_output_folder(out, RUN_WRITES, [("--data", cfg.data), ("--config", config)])
+    result = run_training(cfg, out, resume=resume)  # validates and builds everything before creating OUT; locks it
     last = result["history"][-1]
     typer.echo(f"trained {cfg.model} with {cfg.loss} for {last['epoch']} epochs: " + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "epoch"))
     typer.echo(f"wrote {out}/ (best held-out score {result['best']:.4g})")

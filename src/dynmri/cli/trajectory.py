@@ -17,6 +17,20 @@ EPILOG = (
 )
 
 
+WRITES = ("trajectory.npz", "evolution.gif", "loss.png", "waveforms.png", "summary.json", "comparison.md", "comparison.json")
+"""What ``dynmri learn-trajectory`` writes in its folder."""
+
+
+def check_trajectory_config(cfg) -> None:
+    """What the configuration alone cannot tell: the initial trajectory is a registered one and
+    the acceleration leaves at least one shot per frame on the (cropped) images."""
+    from dynmri.sampling.trajectories import TRAJECTORIES, spokes_for
+
+    TRAJECTORIES.get(cfg.init)
+    if cfg.data == "phantom":
+        spokes_for(cfg.accel, min(cfg.size, cfg.crop or cfg.size))
+
+
 @friendly_errors
 def learn_trajectory_cmd(
     out: Path = typer.Option(..., help="Output folder: trajectory.npz, evolution.gif, loss.png, waveforms.png, summary.json, comparison.md/json."),
@@ -38,13 +52,17 @@ def learn_trajectory_cmd(
     threads: int | None = typer.Option(None, help="torch threads."),
 ):
     """Learn a k-space trajectory through the NUFFT, projected on gradient/slew limits at every step."""
+    from dynmri.cli.outputs import check_output_folder, locked
     from dynmri.config import LearnTrajectoryConfig, load_config
     from dynmri.learn.trajectory import learn_and_compare
 
     set_threads(threads)
     cfg = load_config(LearnTrajectoryConfig, config, data=data, accel=accel, init=init, steps=steps, lr=lr, batch=batch,
                       decimation=decimation, crop=crop, gmax=gmax, smax=smax, raster=raster, fov=fov, seed=seed)
-    res = learn_and_compare(cfg, out, compare_baselines=compare, progress=True)
+    check_output_folder(out, WRITES, [("--data", cfg.data), ("--config", config)])
+    check_trajectory_config(cfg)
+    with locked(out):
+        res = learn_and_compare(cfg, out, compare_baselines=compare, progress=True)
     v = res["violations"]
     typer.echo(f"wrote {out}/trajectory.npz: {res['trajectory'].shape}, loss {res['losses'][0]:.4f} -> {res['losses'][-1]:.4f} "
                f"in {res['seconds']:.0f} s; max |G| {v['gradient_ratio']:.2f} x limit, max slew {v['slew_ratio']:.2f} x limit, 0 violations")

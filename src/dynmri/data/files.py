@@ -66,7 +66,7 @@ def read_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     try:
         if suffix == ".npz":
             with np.load(path, allow_pickle=False) as f:
-                arrays = {k: f[k] for k in f.files}
+                arrays = {k: _npz_array(f, k, path) for k in f.files}
             meta_json = str(arrays.pop("meta")) if "meta" in arrays else "{}"
         else:
             import h5py
@@ -74,19 +74,41 @@ def read_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
             with h5py.File(path, "r") as f:
                 arrays = {k: f[k][()] for k in f.keys()}
                 meta_json = f.attrs.get("meta", "{}")
+    except DataError:
+        raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
         raise DataError(f"{path}: cannot read ({type(exc).__name__}: {exc}); the file is truncated or not a valid {suffix} file") from exc
     try:
         meta = json.loads(meta_json)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: 'meta' is not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: 'meta' must be a JSON object (field: value), got a {type(meta).__name__}")
     return arrays, meta
+
+
+def _npz_array(f, key: str, path: Path) -> np.ndarray:
+    """Array ``key`` of an open ``.npz``; an array of Python objects (a pickle) is refused."""
+    try:
+        return f[key]
+    except ValueError as exc:
+        if "allow_pickle" not in str(exc):
+            raise
+        raise DataError(f"{path}: array {key!r} holds Python objects (a pickle), refused: loading it could run code; "
+                        "dynmri files hold numeric arrays only") from None
 
 
 def _require(arrays: dict, key: str, path: Path) -> np.ndarray:
     if key not in arrays:
         raise DataError(f"{path}: missing key {key!r} (found: {', '.join(sorted(arrays)) or 'nothing'})")
-    return arrays[key]
+    return _numeric(arrays[key], key, path)
+
+
+def _numeric(a: np.ndarray | None, key: str, path: Path) -> np.ndarray | None:
+    """``a`` unless it is an array of something other than numbers (strings, bytes, ...)."""
+    if a is not None and not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
+        raise DataError(f"{path}: array {key!r} must hold numbers, got dtype {a.dtype}")
+    return a
 
 
 @dataclass
@@ -200,11 +222,11 @@ class Acquisition:
         traj = arrays.get("trajectory")
         acq = cls(
             kspace=_require(arrays, "kspace", path),
-            mask=_require(arrays, "mask", path) if traj is None else arrays.get("mask"),
-            target=arrays.get("target"),
-            coil_maps=arrays.get("coil_maps"),
+            mask=_require(arrays, "mask", path) if traj is None else _numeric(arrays.get("mask"), "mask", path),
+            target=_numeric(arrays.get("target"), "target", path),
+            coil_maps=_numeric(arrays.get("coil_maps"), "coil_maps", path),
             meta=meta,
-            trajectory=traj,
+            trajectory=_numeric(traj, "trajectory", path),
         )
         return acq.validate(str(path))
 

@@ -28,8 +28,12 @@ def load_npz_cine(path: str | Path, key: str | None = None) -> np.ndarray:
             if key not in names:
                 raise DataError(f"{path}: no array {key!r} (found: {', '.join(names)})")
             arr = f[key]
+    except DataError:
+        raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read ({type(exc).__name__}: {exc}); truncated or not an .npz file") from exc
+    if not np.issubdtype(arr.dtype, np.number):
+        raise DataError(f"{path}: array {key!r} must hold numbers, got dtype {arr.dtype}")
     if arr.ndim != 4:
         raise ShapeError(f"{path}: array {key!r} must be [nsamples, nt, nx, ny], got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):

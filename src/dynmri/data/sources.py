@@ -53,8 +53,25 @@ def _phantom(spec: str, frames: int, size: tuple[int, int], seed: int, n: int) -
 def _npz(path: Path, key: str | None, **_) -> VideoSource:
     from dynmri.data.npz import load_npz_cine
 
+    if key is None:
+        _refuse_dynmri_file(path)
     v = load_npz_cine(path, key)
     return VideoSource(v, [f"sample{i}" for i in range(len(v))], np.tile(np.arange(v.shape[1], dtype=float), (len(v), 1)), "npz")
+
+
+def _refuse_dynmri_file(path: Path) -> None:
+    """A dynmri acquisition or reconstruction file is not a source of images: say so."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = {n.removesuffix(".npy") for n in z.namelist()}
+    except (zipfile.BadZipFile, OSError):
+        return  # the loader reports it
+    if "kspace" in names or "recon" in names:
+        kind = "an acquisition" if "kspace" in names else "a reconstruction"
+        raise DataError(f"{path}: is {kind} file written by dynmri, not images; --data takes videos [nsamples, nt, nx, ny] "
+                        "(reconstruct an acquisition with 'dynmri reconstruct')")
 
 
 def _cmrxrecon(path: Path, coil: str = "SingleCoil", **_) -> VideoSource:

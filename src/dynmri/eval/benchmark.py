@@ -34,6 +34,11 @@ from dynmri.recon.run import NETWORK, RunStats, network_method, run_method, take
 
 METRICS = ("psnr", "psnr_std", "ssim", "ssim_std", "nmse", "nmse_std")
 
+BENCHMARK_WRITES = ("results.csv", "results.json", "results.md", "per_frame_psnr_*x.png", "comparison_*x.gif")
+"""What :func:`run_benchmark` writes in its folder (``fnmatch`` patterns)."""
+DEMO_WRITES = ("acq.npz", "recon-*.npz", "metrics.md", "metrics.json", "comparison.gif", "comparison.mp4", "mask_kt.png", "xt_profiles.png")
+"""What :func:`run_demo` writes in its folder (``fnmatch`` patterns)."""
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -122,8 +127,11 @@ def run_grid(sim: SimulateConfig, accels: Iterable[float], entries: Sequence[Ent
     from dynmri.data.acquire import simulate_from_config
 
     res = GridResult()
-    for r in accels:
+    accels = list(accels)
+    for i, r in enumerate(accels):
         acq = simulate_from_config(replace(sim, accel=r).validate())
+        if i == 0:
+            check_accelerations(sim, accels[1:], acq)
         recons, rows = {}, []
         for e, recon, stats in iter_runs(acq, entries, progress):
             row, m = score_row(e, acq, recon, stats, r)
@@ -138,14 +146,30 @@ def run_grid(sim: SimulateConfig, accels: Iterable[float], entries: Sequence[Ent
     return res
 
 
+def check_accelerations(sim: SimulateConfig, accels: Iterable[float], acq) -> None:
+    """Raise now, not after the first acceleration's runs, when a Cartesian mask of one of
+    ``accels`` is impossible for the images of ``acq`` (simulated at the first acceleration)."""
+    if sim.trajectory is not None or acq.noncartesian:
+        return
+    from dynmri.sampling.masks import make_mask
+
+    for r in accels:
+        make_mask(sim.mask, (acq.frames, *acq.image_shape), r, n=1, center_lines=sim.center_lines, seed=sim.seed)
+
+
+def best_panels(acq, recons: dict[str, np.ndarray], rows: Sequence[dict], n_best: int = 2) -> dict[str, np.ndarray]:
+    """Panels ``(T, H, W)`` of the first slice: ground truth, zero-filled and the ``n_best`` other
+    rows of highest PSNR."""
+    psnr = {x["method"]: x["psnr"] for x in rows}
+    best = sorted((k for k in recons if k != "zero-filled"), key=lambda k: -psnr[k])[:n_best]
+    return {"ground truth": acq.target[0]} | {k: recons[k][0] for k in ["zero-filled", *best] if k in recons}
+
+
 def save_best_comparison(path: str | Path, acq, recons: dict[str, np.ndarray], rows: Sequence[dict], n_best: int = 2) -> Path:
     """Video of the first slice: ground truth, zero-filled and the ``n_best`` other rows of highest PSNR."""
     from dynmri.eval.figures import save_comparison
 
-    psnr = {x["method"]: x["psnr"] for x in rows}
-    best = sorted((k for k in recons if k != "zero-filled"), key=lambda k: -psnr[k])[:n_best]
-    panels = {"ground truth": acq.target[0]} | {k: recons[k][0] for k in ["zero-filled", *best] if k in recons}
-    return save_comparison(path, panels, reference=acq.target[0])
+    return save_comparison(path, best_panels(acq, recons, rows, n_best), reference=acq.target[0])
 
 
 def benchmark_slices(data: str) -> str:
@@ -167,12 +191,12 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, *, progress: bool = Tru
     """Run ``dynmri benchmark``; writes in ``out``: ``results.csv/.json/.md``,
     ``per_frame_psnr_{R}x.png`` and ``comparison_{R}x.gif``; returns the Markdown table.
 
+    The configuration, the data, the methods, the networks and every acceleration are checked
+    before the first run; ``out`` is locked (:func:`dynmri.fileio.exclusive_lock`) and created
+    only when every run has finished, then written: a failed benchmark leaves no folder.
     ``log`` gets :func:`progress_line` of every run as it finishes.
     """
-    import torch
-
-    from dynmri.eval.figures import save_frame_curves
-    from dynmri.eval.report import benchmark_table, write_csv, write_json, write_markdown
+    from dynmri.fileio import exclusive_lock
 
     cfg = cfg.validate()
     cs = load_config(CSConfig, None, n_iter=cfg.iters)
@@ -181,10 +205,22 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, *, progress: bool = Tru
     entries += network_entries(cfg.networks, [e.label for e in entries])
     sim = SimulateConfig(data=cfg.data, accel=cfg.accel[0], mask=cfg.mask, frames=cfg.frames, crop=cfg.crop or None, slices=slices,
                          seed=cfg.seed, n_phantoms=cfg.n_phantoms)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    res = run_grid(sim, cfg.accel, entries, progress=progress, on_row=None if log is None else lambda row: log(progress_line(row)),
-                   on_acquisition=lambda r, acq, recons, rows: save_best_comparison(out / f"comparison_{r:g}x.gif", acq, recons, rows))
+    comparisons = {}
+    with exclusive_lock(out):
+        res = run_grid(sim, cfg.accel, entries, progress=progress, on_row=None if log is None else lambda row: log(progress_line(row)),
+                       on_acquisition=lambda r, acq, recons, rows: comparisons.__setitem__(r, (best_panels(acq, recons, rows), acq.target[0])))
+        return _write_benchmark(Path(out), cfg, cs, slices, res, comparisons)
+
+
+def _write_benchmark(out: Path, cfg: BenchmarkConfig, cs: CSConfig, slices: str, res: GridResult, comparisons: dict) -> str:
+    """The files of :func:`run_benchmark` (each atomically); returns the Markdown table."""
+    import torch
+
+    from dynmri.eval.figures import save_comparison, save_frame_curves
+    from dynmri.eval.report import benchmark_table, write_csv, write_json, write_markdown
+
+    for r, (panels, reference) in comparisons.items():
+        save_comparison(out / f"comparison_{r:g}x.gif", panels, reference=reference)
     write_csv(out / "results.csv", res.rows)
     write_json(out / "results.json", {"data": cfg.data, "slices": slices, "rows": res.rows,
                                       "per_frame_psnr": {f"{r:g}": c for r, c in res.curves.items()}})
@@ -221,25 +257,36 @@ def save_demo_figures(out: Path, acq, recons: dict[str, np.ndarray], fps: float)
 def run_demo(cfg: DemoConfig, out: str | Path, *, progress: bool = True) -> str:
     """Run ``dynmri demo``: simulate one acquisition, reconstruct it with every method and shipped
     network; writes in ``out``: ``acq.npz``, ``recon-{label}.npz``, ``metrics.md/.json``, the videos
-    and figures of :func:`save_demo_figures`; returns the Markdown table."""
-    from dynmri.data.acquire import simulate_from_config
-    from dynmri.data.files import Reconstruction
-    from dynmri.eval.metrics import evaluate
-    from dynmri.eval.report import metrics_table, write_json, write_markdown
+    and figures of :func:`save_demo_figures`; returns the Markdown table.
 
+    ``out`` is locked while in use and created only when every reconstruction has finished: a
+    failed demo leaves no folder."""
+    from dynmri.data.acquire import simulate_from_config
+    from dynmri.eval.metrics import evaluate
+    from dynmri.eval.report import metrics_table
+    from dynmri.fileio import exclusive_lock
+
+    cfg = cfg.validate()
     sim = SimulateConfig(data=cfg.data, accel=cfg.accel, mask=cfg.mask, frames=cfg.frames, seed=cfg.seed, crop=cfg.crop,
                          slices=cfg.slices, size=cfg.size).validate()
-    acq = simulate_from_config(sim)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(out):
+        acq = simulate_from_config(sim)
+        runs = list(iter_runs(acq, demo_entries(acq, cfg.networks), progress))
+        rows = {e.label: evaluate(recon, acq.target) for e, recon, _ in runs}
+        title = f"{cfg.data}, {acq.meta['mask_kind']} mask, R = {acq.meta['achieved_acceleration']:.2f}, {acq.kspace.shape[0]} slice(s) x {cfg.frames} frames"
+        table = metrics_table(rows, title)
+        _write_demo(Path(out), acq, runs, rows, table, cfg.fps)
+    return table
+
+
+def _write_demo(out: Path, acq, runs: list, rows: dict, table: str, fps: float) -> None:
+    """The files of :func:`run_demo` (each atomically)."""
+    from dynmri.data.files import Reconstruction
+    from dynmri.eval.report import write_json, write_markdown
+
     acq.save(out / "acq.npz")
-    rows, recons = {}, {}
-    for e, recon, stats in iter_runs(acq, demo_entries(acq, cfg.networks), progress):
+    for e, recon, stats in runs:
         Reconstruction(recon, {"method": e.method, "seconds": stats.seconds}).save(out / f"recon-{e.label}.npz")
-        recons[e.label], rows[e.label] = recon, evaluate(recon, acq.target)
-    title = f"{cfg.data}, {acq.meta['mask_kind']} mask, R = {acq.meta['achieved_acceleration']:.2f}, {acq.kspace.shape[0]} slice(s) x {cfg.frames} frames"
-    table = metrics_table(rows, title)
     write_markdown(out / "metrics.md", table)
     write_json(out / "metrics.json", rows)
-    save_demo_figures(out, acq, recons, cfg.fps)
-    return table
+    save_demo_figures(out, acq, {e.label: recon for e, recon, _ in runs}, fps)

@@ -6,9 +6,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextlib import nullcontext
 from pathlib import Path
 
 from dynmri.recon.run import NETWORK, RunStats
+
+VIDEO_SUFFIXES = (".gif", ".mp4")
+SSIM_WINDOW = 11
+"""Side of the SSIM window (:mod:`dynmri.eval.metrics`): the smallest region of interest."""
 
 
 def reconstruct_file(
@@ -26,6 +31,13 @@ def reconstruct_file(
 ) -> RunStats:
     """Reconstruct every slice of an acquisition file and write the reconstruction file ``out``.
 
+    Everything is checked before the reconstruction runs: the suffixes of ``out`` and ``video``,
+    the method, its configuration, ``window``/``overlap``, the acquisition, ``slice_`` and the
+    wavelet levels against the image size. The outputs are written together at the end: the
+    video (atomically) and then the reconstruction file (renamed into place), so a failure
+    leaves neither. ``out`` and ``video`` are locked while in use
+    (:func:`dynmri.fileio.exclusive_lock`).
+
     Parameters
     ----------
     acquisition, out : path
@@ -36,7 +48,7 @@ def reconstruct_file(
         An iterative method's :class:`~dynmri.config.CSConfig`: its defaults, then the YAML file,
         then the non-None ``overrides`` (unused by direct methods and networks).
     window, overlap : int, optional
-        Networks: frames per window and overlap.
+        Networks: frames per window (>= 2) and overlap (in ``[0, window)``).
     video : path, optional
         Also write a comparison video (``.gif``/``.mp4``) of slice ``slice_``.
 
@@ -47,41 +59,103 @@ def reconstruct_file(
         an iterative method).
     """
     from dynmri.config import CSConfig, load_config
-    from dynmri.data.files import Acquisition, Reconstruction
-    from dynmri.eval.figures import save_reconstruction_video
+    from dynmri.data.files import Acquisition
+    from dynmri.fileio import exclusive_lock
     from dynmri.recon.methods import get_method
-    from dynmri.recon.run import check_applicable, run_method, takes_config
+    from dynmri.recon.run import run_method, takes_config
 
+    check_outputs(out, video)
+    check_windows(window, overlap)
     network = method.startswith(NETWORK)
     if not network:
         get_method(method)  # an unknown method fails before anything is read
     config = load_config(CSConfig, config_file, **dict(overrides or {})) if takes_config(method) else None
-    acq = Acquisition.load(acquisition)
-    check_applicable(acq, method, str(acquisition))
-    recon, stats = run_method(acq, method, config, progress=progress, window=window, overlap=overlap, check=False)
-    Reconstruction(recon, stats.metadata(acquisition=str(acquisition))).save(out)
-    if video is not None:
-        save_reconstruction_video(video, acq, {"network" if network else method: recon}, slice_)
+    with exclusive_lock(out), (exclusive_lock(video) if video is not None else nullcontext()):
+        acq = Acquisition.load(acquisition)
+        check_against(acq, method, config, str(acquisition), slice_ if video is not None else None)
+        recon, stats = run_method(acq, method, config, progress=progress, window=window, overlap=overlap, check=False)
+        _write_outputs(out, video, acq, recon, stats.metadata(acquisition=str(acquisition)), "network" if network else method, slice_)
     return stats
+
+
+def check_outputs(out: str | os.PathLike, video: str | os.PathLike | None = None) -> None:
+    """The suffixes of a reconstruction file (``.npz``/``.h5``) and of a video (``.gif``/``.mp4``)."""
+    from dynmri.data.files import _check_suffix
+    from dynmri.errors import ParameterError
+
+    _check_suffix(Path(out))
+    if video is not None and Path(video).suffix.lower() not in VIDEO_SUFFIXES:
+        raise ParameterError(f"{video}: a video must end in {' or '.join(VIDEO_SUFFIXES)}")
+
+
+def check_windows(window: int | None, overlap: int | None) -> None:
+    """A network's frames per window (>= 2) and the overlap of consecutive windows (in ``[0, window)``)."""
+    from dynmri.errors import ParameterError
+
+    if window is not None and window < 2:
+        raise ParameterError(f"window must be >= 2 frames, got {window}")
+    if overlap is not None and overlap < 0:
+        raise ParameterError(f"overlap must be >= 0 frames, got {overlap}")
+    if window is not None and overlap is not None and overlap >= window:
+        raise ParameterError(f"overlap must be in [0, window) = [0, {window}), got {overlap}")
+
+
+def check_against(acq, method: str, config, source: str, slice_: int | None = None) -> None:
+    r"""What can only be checked once the acquisition is read: the method applies to it, the
+    video's slice exists, and the wavelet levels of ``config`` fit the image,
+    :math:`1 \le J \le \lfloor \log_2 \min(H, W) \rfloor` (levels that do not divide the
+    size are then reduced, :mod:`dynmri.recon.cs`)."""
+    import math
+
+    from dynmri.errors import ParameterError
+    from dynmri.recon.run import check_applicable
+
+    check_applicable(acq, method, source)
+    S = acq.kspace.shape[0]
+    if slice_ is not None and not 0 <= slice_ < S:
+        raise ParameterError(f"--slice must be in 0..{S - 1} ({source} has {S} slice(s)), got {slice_}")
+    if config is not None:
+        most = int(math.log2(min(acq.image_shape)))
+        if config.levels > most:
+            raise ParameterError(f"levels must be in 1..{most} for {acq.image_shape[0]}x{acq.image_shape[1]} images, got {config.levels}")
+
+
+def _write_outputs(out, video, acq, recon, meta: dict, label: str, slice_: int) -> None:
+    """The video, then the reconstruction file renamed into place: all of them or none."""
+    from dynmri.data.files import Reconstruction
+    from dynmri.eval.figures import save_reconstruction_video
+    from dynmri.fileio import atomic_path
+
+    with atomic_path(out) as tmp:
+        Reconstruction(recon, meta).save(tmp)
+        if video is not None:
+            save_reconstruction_video(video, acq, {label: recon}, slice_)
 
 
 def evaluate_file(recon: str | os.PathLike, reference: str | os.PathLike, roi: int | None = None,
                   json_out: str | os.PathLike | None = None) -> tuple[str, dict]:
     """Score a reconstruction file against the ground truth (``target``) of an acquisition file:
     ``(method name, evaluate(...))`` (:func:`dynmri.eval.metrics.evaluate`), also written as JSON
-    to ``json_out`` when given."""
+    to ``json_out`` (locked while written) when given. ``roi``: the side of a centred square, from
+    the SSIM window (11) to the image size."""
     from dynmri.data.files import Acquisition, Reconstruction
-    from dynmri.errors import DataError, ShapeError
+    from dynmri.errors import DataError, ParameterError, ShapeError
     from dynmri.eval.metrics import evaluate
     from dynmri.eval.report import write_json
+    from dynmri.fileio import exclusive_lock
 
+    if roi is not None and roi < SSIM_WINDOW:
+        raise ParameterError(f"roi must be >= {SSIM_WINDOW} pixels (the SSIM window), got {roi}")
     rec = Reconstruction.load(recon)
     acq = Acquisition.load(reference)
     if acq.target is None:
         raise DataError(f"{reference}: has no ground truth ('target'); nothing to evaluate against")
     if rec.recon.shape != acq.target.shape:
         raise ShapeError(f"{recon}: recon shape {rec.recon.shape} does not match the reference target {acq.target.shape}")
+    if roi is not None and roi > min(acq.target.shape[-2:]):
+        raise ParameterError(f"roi must be in {SSIM_WINDOW}..{min(acq.target.shape[-2:])} pixels for these images, got {roi}")
     m = evaluate(rec.recon, acq.target, roi=roi)
     if json_out is not None:
-        write_json(json_out, m)
+        with exclusive_lock(json_out):
+            write_json(json_out, m)
     return rec.meta.get("method", Path(recon).name), m

@@ -72,10 +72,13 @@ def radial_acceleration(n_spokes: int, n: int) -> float:
 
 
 def spokes_for(accel: float, n: int) -> int:
-    """Spokes per frame for acceleration ``accel`` on an ``n x n`` image."""
-    if not (accel >= 1 and math.isfinite(accel)):
-        raise ParameterError(f"acceleration must be >= 1, got {accel}")
-    return max(1, round(nyquist_spokes(n) / accel))
+    """Spokes per frame for acceleration ``accel`` on an ``n x n`` image: ``accel`` must lie in
+    ``[1, nyquist_spokes(n)]`` (at most one spoke per frame)."""
+    nyquist = nyquist_spokes(n)
+    if not (1 <= accel <= nyquist and math.isfinite(accel)):
+        raise ParameterError(f"acceleration must be in [1, {nyquist}] for a {n}x{n} image "
+                             f"({nyquist} spokes at Nyquist, at least 1 per frame), got {accel:g}")
+    return max(1, round(nyquist / accel))
 
 
 def radial(n_spokes: int, n_samples: int, frames: int = 1, angle: str | float = "golden") -> torch.Tensor:
