@@ -122,7 +122,7 @@ def test_an_early_stop_scores_later_candidates_at_the_final_iterate(small_acq):
 
 
 def test_holdout_choice_is_close_to_the_ground_truth_best(phantom_acq):
-    """On a phantom, the hold-out choice's PSNR is within 1 dB of the best on the same grid."""
+    """On a phantom, the hold-out choice's PSNR is within 0.5 dB of the best on the same grid."""
     iters = (5, 10, 20, 40)
     res = tune.auto_tune(phantom_acq, "condatvu-wavelet-ttv", iters=iters)
     psnr = {}
@@ -130,7 +130,7 @@ def test_holdout_choice_is_close_to_the_ground_truth_best(phantom_acq):
         curve = tune.score_curve(phantom_acq, "condatvu-wavelet-ttv", CSConfig(**w), iters, _psnr_score(phantom_acq))[0]
         psnr |= {(w["lam"], w["lam_ttv"], k): v for k, v in zip(iters, curve, strict=True)}
     chosen = psnr[(res.config.lam, res.config.lam_ttv, res.config.n_iter)]
-    assert chosen >= max(psnr.values()) - 1.0, (res.weights, res.n_iter, chosen, max(psnr.values()))
+    assert chosen >= max(psnr.values()) - 0.5, (res.weights, res.n_iter, chosen, max(psnr.values()))
     assert chosen >= np.median(list(psnr.values())) + 1.0  # better than a typical grid point
 
 
@@ -234,3 +234,22 @@ def test_calibrationless_methods_are_scored_on_coil_images(multicoil_acq):
     for criterion in ("holdout", "discrepancy"):
         res = tune.auto_tune(multicoil_acq, "fista-grouplasso", criterion=criterion, grid={"lam": [1e-3]}, iters=(2, 4))
         assert res.config.lam == 1e-3 and all(np.isfinite(row["value"]) for row in res.table)
+
+
+def test_line_odds_weight_the_rarely_sampled_lines():
+    mask = np.zeros((1, 4, 2, 5), dtype=np.uint8)
+    mask[..., 2] = 1  # every frame: odds 0
+    mask[0, :2, :, 0] = 1  # half of the frames: odds 1
+    mask[0, :1, :, 4] = 1  # a quarter: odds 3
+    np.testing.assert_allclose(tune.line_odds(mask), [1.0, 0.0, 0.0, 0.0, 3.0])
+
+
+def test_auto_tune_on_noncartesian_data():
+    from dynmri.config import SimulateConfig
+    from dynmri.data.acquire import simulate_from_config
+
+    acq = simulate_from_config(SimulateConfig(accel=4, frames=3, size=32, trajectory="radial-golden", snr=30.0))
+    for criterion in ("holdout", "discrepancy"):
+        res = tune.auto_tune(acq, "lps", criterion=criterion, grid={"lam_l": [1e-3, 1e-2]}, iters=(2, 4))
+        assert res.config.lam_l in (1e-3, 1e-2) and all(np.isfinite(row["value"]) for row in res.table)
+    assert res.sigma[0] > 0

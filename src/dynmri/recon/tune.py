@@ -17,11 +17,18 @@ Criteria
 
     .. math::
 
-        E(w, k) = \frac{\|M_h (A x_{w,k} - y)\|^2}{\|M_h y\|^2},
+        E(w, k) = \frac{\|M_h (A x_{w,k} - y)\|_\omega^2}{\|M_h y\|_\omega^2},
 
     averaged over the tuning slices; the minimiser over the grid and the candidate iterations
-    is chosen. Assumptions: the hidden lines are drawn like the sampled ones, and the best
-    setting for 1 - ``fraction`` of the lines is (nearly) the best for all of them.
+    is chosen. Two refinements make it estimate the error that matters, on the *unsampled*
+    lines: the calibration lines (sampled in every frame) are never hidden, since no unsampled
+    line lies among them; and each hidden line's error is weighted by the odds
+    :math:`\omega = (1 - p)/p` of its sampling share :math:`p` (:func:`line_odds`;
+    non-Cartesian: 1), because hidden lines are drawn with the sampling density and unsampled
+    ones with its complement (measured in ``docs/cs.md``).
+    Assumptions: the sampling is random (the lines of a frame are exchangeable given their
+    density), and the best setting for 1 - ``fraction`` of the lines is nearly the best for all
+    of them (with fewer lines it leans to stronger regularisation).
 
 ``discrepancy`` (Morozov)
     The residual on *all* the data, in units of its expected noise energy,
@@ -144,7 +151,9 @@ def holdout_lines(mask: torch.Tensor, fraction: float, generator: torch.Generato
     ``(T, H, W)`` (a subset of ``mask``, whole lines), one Bernoulli(``fraction``) draw per
     (frame, line) from ``generator``. Whole lines, not points: the reconstructions (and
     networks) work from line masks, and a point-wise split inside sampled lines is out of
-    distribution (shared with :func:`dynmri.learn.train.validate`'s split)."""
+    distribution (shared with :func:`dynmri.learn.train.validate`'s split). ``spare_calibration``
+    never hides the lines sampled in every frame (no unsampled line lies among them; the
+    draws stay one per (frame, line), so the generator advances alike)."""
     lines = mask.amax(dim=-2)  # (T, W) sampled lines
     if spare_calibration:
         lines = lines * (1 - lines.amin(dim=0, keepdim=True))
@@ -281,13 +290,26 @@ def score_curve(acq, method: str, config: CSConfig, iters: Sequence[int], make_s
     return np.asarray(out, dtype=float)
 
 
-def _residual_score(acq, s: int, device: str, coilwise: bool, scale: float | None = None) -> Callable:
-    r"""``x -> ||A x - y||^2 / scale`` on slice ``s`` of ``acq`` (``scale`` None: ``||y||^2``)."""
+def _residual_score(acq, s: int, device: str, coilwise: bool, scale: float | None = None,
+                    weight: np.ndarray | None = None) -> Callable:
+    r"""``x -> ||A x - y||_w^2 / scale`` on slice ``s`` of ``acq`` (``scale`` None: ``||y||_w^2``),
+    ``weight`` ``(W,)`` per phase-encoding line (None: 1)."""
     y, physics = _operator(acq, s, device, coilwise)
-    denom = float(y.pow(2).sum()) if scale is None else scale
+    wt = 1.0 if weight is None else torch.as_tensor(weight, dtype=y.dtype, device=y.device)
+    denom = float((wt * y.pow(2)).sum()) if scale is None else scale
     if not denom > 0:
         raise DataError(f"slice {s}: the hold-out hid no signal (raise the fraction)" if scale is None else "zero noise level")
-    return lambda x: float((physics.A(x) - y).pow(2).sum()) / denom
+    return lambda x: float((wt * (physics.A(x) - y).pow(2)).sum()) / denom
+
+
+def line_odds(mask: np.ndarray) -> np.ndarray:
+    r"""The odds :math:`(1 - p)/p` of every phase-encoding line ``(W,)``, with :math:`p` the share
+    of the frames (of every slice) of ``mask (S, T, H, W)`` that sample it (0 where never
+    sampled). Weighting each hidden line's error by them makes the hold-out error an estimate
+    of the error over the *unsampled* lines (importance weighting: hidden lines are drawn with
+    density :math:`p`, unsampled ones with :math:`1 - p`), i.e. of the image-domain error."""
+    p = mask.max(axis=-2).reshape(-1, mask.shape[-1]).mean(axis=0).astype(np.float64)
+    return np.where(p > 0, (1 - p) / np.maximum(p, 1e-12), 0.0)
 
 
 def _sampled_count(acq, s: int) -> int:
@@ -407,8 +429,8 @@ def _scores(acq, method: str, cfg: CSConfig, settings: list[dict], iters: list[i
     coilwise = requirement(method) == "multicoil"
     if hold is not None:
         run_on, hidden = split_acquisition(acq, *hold)
-        cand = iters
-        scorer = lambda s: _residual_score(hidden, s, device, coilwise)  # noqa: E731
+        cand, odds = iters, None if acq.noncartesian else line_odds(acq.mask)
+        scorer = lambda s: _residual_score(hidden, s, device, coilwise, weight=odds)  # noqa: E731
     else:
         run_on, cand = acq, [0, *iters]
         scale = {s: _sampled_count(acq, s) * v**2 for s, v in zip(slices, sigma, strict=True)}
