@@ -127,15 +127,12 @@ def _holdout_masks(val_ds, fraction: float, seed: int) -> list[torch.Tensor]:
 
     Whole lines, not points: the networks learn from line masks, so a point-wise split inside
     sampled lines is out of distribution (a first pilot scored held-out NMSE > 1 that way while
-    PSNR rose)."""
+    PSNR rose). The split is :func:`dynmri.recon.tune.holdout_lines`, shared with the
+    ground-truth-free tuning of compressed sensing."""
+    from dynmri.recon.tune import holdout_lines
+
     g = torch.Generator().manual_seed(seed)
-    masks = []
-    for i in range(len(val_ds)):
-        mask = val_ds[i][2]  # (T, H, W)
-        lines = mask.amax(dim=-2)  # (T, W) sampled lines
-        hide = (torch.rand(lines.shape, generator=g) < fraction).float() * lines
-        masks.append(hide[:, None, :].expand_as(mask).clone())
-    return masks
+    return [holdout_lines(val_ds[i][2], fraction, g) for i in range(len(val_ds))]  # masks (T, H, W)
 
 
 def holdout_scores(model, val_ds, holdout_masks) -> dict:
