@@ -210,7 +210,8 @@ class CSConfig:
             v = getattr(self, name)
             if not (v >= 0 and v == v and v != float("inf")):
                 raise ParameterError(f"{name} must be a finite number >= 0, got {v}")
-        _at_least(self, 1, "levels", "cost_every")
+        _at_least(self, 1, "levels")
+        _at_least(self, 0, "cost_every")  # 0: no cost history
         _positive_finite(self, "sigma")
         _check_seed(self.seed)
         return self
