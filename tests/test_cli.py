@@ -235,3 +235,18 @@ def test_weights_export_bad_inputs(tmp_path):
     fails("weights", "--export", tmp_path, match="--export needs --name")
     fails("weights", "--export", tmp_path / "nothing", "--name", "x", match="no checkpoint.pt")
     fails("train", "--loss", "ddei", "--loss-opt", "group=product", "--data", "phantom", "--epochs", 1, "--out", tmp_path / "r", match="group must be")
+
+
+def test_reconstruct_auto_tune_records_its_choice(tmp_path):
+    """``--auto-tune holdout`` picks the weights and iterations from the data and records them."""
+    from dynmri.data.files import Reconstruction
+
+    acq, out = tmp_path / "a.npz", tmp_path / "r.npz"
+    assert runner.invoke(app, ["simulate", "--out", str(acq), "--frames", "4", "--size", "32"]).exit_code == 0
+    res = runner.invoke(app, ["reconstruct", str(acq), "--method", "lps", "--auto-tune", "holdout", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "auto-tune (holdout" in res.output
+    meta = Reconstruction.load(out).meta
+    tuned = meta["auto_tune"]
+    assert tuned["criterion"] == "holdout" and set(tuned["weights"]) == {"lam_l", "lam_s"}
+    assert meta["config"]["n_iter"] == tuned["n_iter"] and meta["config"]["lam_l"] == tuned["weights"]["lam_l"]

@@ -105,10 +105,10 @@ def test_auto_tune_returns_a_config_on_the_grid(small_acq):
 
 def test_default_grid_is_log_spaced_around_the_config():
     cfg = CSConfig()
-    settings = tune._grid("condatvu-wavelet-ttv", cfg, None)
+    settings = tune.grid_settings("condatvu-wavelet-ttv", cfg, None)
     assert len(settings) == 9
     assert sorted({s["lam_ttv"] for s in settings}) == pytest.approx([cfg.lam_ttv / 3, cfg.lam_ttv, cfg.lam_ttv * 3], rel=1e-2)
-    assert [s["lam_tfft"] for s in tune._grid("fista-wavelet-tfft", cfg, None)] == pytest.approx([1e-4, 3e-4, 9e-4], rel=1e-2)
+    assert [s["lam_tfft"] for s in tune.grid_settings("fista-wavelet-tfft", cfg, None)] == pytest.approx([1e-4, 3e-4, 9e-4], rel=1e-2)
 
 
 def test_an_early_stop_scores_later_candidates_at_the_final_iterate(small_acq):
@@ -126,7 +126,7 @@ def test_holdout_choice_is_close_to_the_ground_truth_best(phantom_acq):
     iters = (5, 10, 20, 40)
     res = tune.auto_tune(phantom_acq, "condatvu-wavelet-ttv", iters=iters)
     psnr = {}
-    for w in tune._grid("condatvu-wavelet-ttv", CSConfig(), None):
+    for w in tune.grid_settings("condatvu-wavelet-ttv", CSConfig(), None):
         curve = tune.score_curve(phantom_acq, "condatvu-wavelet-ttv", CSConfig(**w), iters, _psnr_score(phantom_acq))[0]
         psnr |= {(w["lam"], w["lam_ttv"], k): v for k, v in zip(iters, curve, strict=True)}
     chosen = psnr[(res.config.lam, res.config.lam_ttv, res.config.n_iter)]

@@ -48,7 +48,7 @@ class DynMRIGroup(TyperGroup):
         except _click_errors.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
-        except _click_errors.Abort:
+        except typer.Abort:
             typer.echo("Aborted!", err=True)
             sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)  # an exit code (typer.Exit), else success

@@ -16,6 +16,7 @@ RECONSTRUCT_EPILOG = (
     "  dynmri reconstruct acq.npz --method zero-filled --out recon.npz\n\n"
     "  dynmri reconstruct acq.h5 --method fista-wavelet-tfft --iters 50 --set lam_tfft=0.001 --out recon.h5 --video recon.gif --slice 3\n\n"
     "  dynmri reconstruct mc.npz --method fista-grouplasso --config cs.yaml --out recon.npz\n\n"
+    "  dynmri reconstruct acq.npz --method lps --auto-tune holdout --out lps.npz   (weights and iterations from the data alone)\n\n"
     "Methods: zero-filled, ls (CG / CG-SENSE), fista-wavelet, pogm-wavelet, condatvu-wavelet,\n"
     "fista-wavelet-tfft, condatvu-wavelet-ttv, lps (low rank + sparse), fista-grouplasso and fista-owl\n"
     "(calibrationless multi-coil). Weights are relative to the zero-filled image (see dynmri.recon.cs);\n"
@@ -43,6 +44,8 @@ def reconstruct(
     lam: float | None = typer.Option(None, help=f"Relative spatial (wavelet) weight {default(_C.lam)}."),
     set_: list[str] | None = typer.Option(None, "--set", help="FIELD=VALUE for any CSConfig field (repeatable)."),
     config: Path | None = typer.Option(None, help="YAML file overriding CSConfig fields (flags override the file)."),
+    auto_tune: str | None = typer.Option(None, "--auto-tune", help="Choose the method's weights and iterations without ground truth: holdout | discrepancy."),
+    tune_slices: int = typer.Option(2, help="Slices the --auto-tune search runs on (the choice applies to all)."),
     threads: int | None = typer.Option(None, help="torch threads."),
 ):
     """Reconstruct every slice of an acquisition file."""
@@ -60,7 +63,12 @@ def reconstruct(
         check_output_file(video, VIDEO_SUFFIXES, [*inputs, ("--out", out)], option="--video")
     with locked(out, video):
         stats = reconstruct_file(acquisition, out, method if model is None else network_method(model), config_file=config,
-                                 overrides=overrides, window=window, overlap=overlap, video=video, slice_=slice_)
+                                 overrides=overrides, window=window, overlap=overlap, video=video, slice_=slice_,
+                                 auto_tune=auto_tune, tune_slices=tune_slices)
+    if stats.tuning is not None:
+        t = stats.tuning
+        chosen = ", ".join(f"{k}={v:g}" for k, v in t["weights"].items())
+        typer.echo(f"auto-tune ({t['criterion']}, slices {t['slices']}, {t['seconds']:.1f} s): {chosen}, n_iter={t['n_iter']}")
     typer.echo(f"wrote {out}: {stats.method}, {stats.frames} frames in {stats.seconds:.2f} s ({stats.frames_per_second:.1f} frames/s)")
     if video is not None:
         typer.echo(f"wrote {video}")

@@ -28,6 +28,8 @@ def reconstruct_file(
     video: str | os.PathLike | None = None,
     slice_: int = 0,
     progress: bool = True,
+    auto_tune: str | None = None,
+    tune_slices: int | None = 2,
 ) -> RunStats:
     """Reconstruct every slice of an acquisition file and write the reconstruction file ``out``.
 
@@ -51,6 +53,9 @@ def reconstruct_file(
         Networks: frames per window (>= 2) and overlap (in ``[0, window)``).
     video : path, optional
         Also write a comparison video (``.gif``/``.mp4``) of slice ``slice_``.
+    auto_tune, tune_slices :
+        ``"holdout"`` or ``"discrepancy"``: choose the method's weights and ``n_iter`` from the
+        measurements alone on ``tune_slices`` slices (:func:`dynmri.recon.tune.auto_tune`) first.
 
     Returns
     -------
@@ -70,12 +75,41 @@ def reconstruct_file(
     if not network:
         get_method(method)  # an unknown method fails before anything is read
     config = load_config(CSConfig, config_file, **dict(overrides or {})) if takes_config(method) else None
+    check_tuning(method, auto_tune, tune_slices)
     with exclusive_lock(out), (exclusive_lock(video) if video is not None else nullcontext()):
         acq = Acquisition.load(acquisition)
         check_against(acq, method, config, str(acquisition), slice_ if video is not None else None)
+        config, tuned = _tuned(acq, method, config, auto_tune, tune_slices)
         recon, stats = run_method(acq, method, config, progress=progress, window=window, overlap=overlap, check=False)
+        stats.tuning = tuned
         _write_outputs(out, video, acq, recon, stats.metadata(acquisition=str(acquisition)), "network" if network else method, slice_)
     return stats
+
+
+def check_tuning(method: str, criterion: str | None, slices: int | None) -> None:
+    """``--auto-tune``: a known criterion, a method with weights, at least one tuning slice."""
+    from dynmri.errors import ParameterError
+    from dynmri.recon.tune import CRITERIA, WEIGHTS
+
+    if criterion is None:
+        return
+    if criterion not in CRITERIA:
+        raise ParameterError(f"--auto-tune {criterion!r}: valid criteria are {', '.join(CRITERIA)}")
+    if method not in WEIGHTS:
+        raise ParameterError(f"--auto-tune: {method} has no weights to tune; tunable methods: {', '.join(WEIGHTS)}")
+    if slices is not None and slices < 1:
+        raise ParameterError(f"--tune-slices must be >= 1, got {slices}")
+
+
+def _tuned(acq, method: str, config, criterion: str | None, slices: int | None):
+    """The configuration to run (tuned when ``criterion`` is given) and what to record about it."""
+    if criterion is None:
+        return config, None
+    from dynmri.recon.tune import auto_tune
+
+    res = auto_tune(acq, method, criterion=criterion, config=config, slices=slices)
+    return res.config, {"criterion": criterion, "weights": res.weights, "n_iter": res.n_iter, "slices": res.slices,
+                        "seconds": res.seconds, "notes": res.notes, "table": res.table}
 
 
 def check_outputs(out: str | os.PathLike, video: str | os.PathLike | None = None) -> None:

@@ -68,6 +68,8 @@ class RunStats:
         The :class:`~dynmri.config.CSConfig` used by an iterative method, as a dict; None otherwise.
     network : dict or None
         For networks: the weights spec, model, loss, window and overlap used.
+    tuning : dict or None
+        When the weights were chosen from the data (``--auto-tune``): criterion, weights, ``n_iter``.
     """
 
     method: str
@@ -76,6 +78,7 @@ class RunStats:
     costs: list[list[float]] = field(default_factory=list)
     config: dict | None = None
     network: dict | None = None
+    tuning: dict | None = None
 
     @property
     def frames_per_second(self) -> float:
@@ -88,6 +91,8 @@ class RunStats:
         meta = {"method": self.method, **extra, "seconds": self.seconds, "frames_per_second": self.frames_per_second}
         if self.config is not None:
             meta |= {"config": self.config, "cost_per_iteration": self.costs}
+        if self.tuning is not None:
+            meta |= {"auto_tune": self.tuning}
         return meta
 
 

@@ -321,7 +321,7 @@ def _sampled_count(acq, s: int) -> int:
 
 
 # ------------------------------------------------------------------------------------ choice
-def _grid(method: str, cfg: CSConfig, grid: Mapping[str, Sequence[float]] | None) -> list[dict[str, float]]:
+def grid_settings(method: str, cfg: CSConfig, grid: Mapping[str, Sequence[float]] | None) -> list[dict[str, float]]:
     """Every weight setting: the product of ``grid``'s values (a weight it omits stays at the
     config's value); default: each of the method's weights times :data:`DEFAULT_FACTORS`."""
     names = WEIGHTS[method]
@@ -479,7 +479,7 @@ def auto_tune(acquisition, method: str, *, criterion: str = "holdout", grid: Map
     acquisition.validate()
     iters = _check_inputs(acquisition, method, criterion, iters)
     cfg = (config or CSConfig()).validate()
-    settings = _grid(method, cfg, grid)
+    settings = grid_settings(method, cfg, grid)
     picked = _pick_slices(acquisition, slices)
     sig = _sigmas(acquisition, picked, sigma, tau) if criterion == "discrepancy" else None
     values = _scores(acquisition, method, cfg, settings, iters, picked, device, hold=(fraction, seed) if sig is None else None, sigma=sig)
