@@ -33,12 +33,11 @@ def reconstruct_file(
 ) -> RunStats:
     """Reconstruct every slice of an acquisition file and write the reconstruction file ``out``.
 
-    Everything is checked before the reconstruction runs: the suffixes of ``out`` and ``video``,
-    the method, its configuration, ``window``/``overlap``, the acquisition, ``slice_`` and the
-    wavelet levels against the image size. The outputs are written together at the end: the
-    video (atomically) and then the reconstruction file (renamed into place), so a failure
-    leaves neither. ``out`` and ``video`` are locked while in use
-    (:func:`dynmri.fileio.exclusive_lock`).
+    Everything is checked before the reconstruction runs (suffixes of ``out`` and ``video``, the
+    method and its configuration, ``window``/``overlap``, the acquisition, ``slice_``, the wavelet
+    levels, ``auto_tune``). The outputs are written together at the end, the video (atomically)
+    and then the reconstruction file (renamed into place), so a failure leaves neither; both are
+    locked while in use (:func:`dynmri.fileio.exclusive_lock`).
 
     Parameters
     ----------
@@ -47,21 +46,20 @@ def reconstruct_file(
     method : str
         A registered method or ``"network:SPEC"`` (:func:`dynmri.recon.run.run_method`).
     config_file, overrides :
-        An iterative method's :class:`~dynmri.config.CSConfig`: its defaults, then the YAML file,
-        then the non-None ``overrides`` (unused by direct methods and networks).
+        An iterative method's :class:`~dynmri.config.CSConfig`: defaults, then the YAML file, then
+        the non-None ``overrides`` (unused by direct methods and networks).
     window, overlap : int, optional
         Networks: frames per window (>= 2) and overlap (in ``[0, window)``).
-    video : path, optional
+    video, slice_ :
         Also write a comparison video (``.gif``/``.mp4``) of slice ``slice_``.
     auto_tune, tune_slices :
-        ``"holdout"`` or ``"discrepancy"``: choose the method's weights and ``n_iter`` from the
-        measurements alone on ``tune_slices`` slices (:func:`dynmri.recon.tune.auto_tune`) first.
+        ``"holdout"`` or ``"discrepancy"``: choose the weights and ``n_iter`` from the data alone
+        on ``tune_slices`` slices first (:func:`dynmri.recon.tune.auto_tune`).
 
     Returns
     -------
     RunStats
-        Also stored in the file's metadata (with the configuration and per-slice cost history of
-        an iterative method).
+        Also stored in the file's metadata (configuration, per-slice costs, tuning).
     """
     from dynmri.config import CSConfig, load_config
     from dynmri.data.files import Acquisition
