@@ -56,23 +56,16 @@ def reconstruct_file(
         ``"holdout"`` or ``"discrepancy"``: choose the weights and ``n_iter`` from the data alone
         on ``tune_slices`` slices first (:func:`dynmri.recon.tune.auto_tune`).
 
-    Returns
-    -------
-    RunStats
-        Also stored in the file's metadata (configuration, per-slice costs, tuning).
+    Returns the :class:`~dynmri.recon.run.RunStats`, also stored in the file's metadata.
     """
-    from dynmri.config import CSConfig, load_config
     from dynmri.data.files import Acquisition
     from dynmri.fileio import exclusive_lock
-    from dynmri.recon.methods import get_method
-    from dynmri.recon.run import run_method, takes_config
+    from dynmri.recon.run import run_method
 
     check_outputs(out, video)
     check_windows(window, overlap)
     network = method.startswith(NETWORK)
-    if not network:
-        get_method(method)  # an unknown method fails before anything is read
-    config = load_config(CSConfig, config_file, **dict(overrides or {})) if takes_config(method) else None
+    config = _checked_config(method, network, config_file, overrides)
     check_tuning(method, auto_tune, tune_slices)
     with exclusive_lock(out), (exclusive_lock(video) if video is not None else nullcontext()):
         acq = Acquisition.load(acquisition)
@@ -82,6 +75,18 @@ def reconstruct_file(
         stats.tuning = tuned
         _write_outputs(out, video, acq, recon, stats.metadata(acquisition=str(acquisition)), "network" if network else method, slice_)
     return stats
+
+
+def _checked_config(method: str, network: bool, config_file, overrides):
+    """The method's :class:`CSConfig` (defaults, file, overrides), None for direct methods and
+    networks; an unknown method fails here, before anything is read."""
+    from dynmri.config import CSConfig, load_config
+    from dynmri.recon.methods import get_method
+    from dynmri.recon.run import takes_config
+
+    if not network:
+        get_method(method)
+    return load_config(CSConfig, config_file, **dict(overrides or {})) if takes_config(method) else None
 
 
 def check_tuning(method: str, criterion: str | None, slices: int | None) -> None:
