@@ -39,15 +39,17 @@ def test_cli_on_dicom_folder(sunnybrook, tmp_path):
 
 
 def test_shipped_networks_beat_zero_filled_on_a_test_slice(sunnybrook):
-    """The shipped DDEI and supervised CRNNs on held-out slice 4 at 8x (the benchmark's first test slice)."""
+    """The shipped networks on held-out slice 4 at 8x (the benchmark's first test slice)."""
     from dynmri.models.weights import shipped_weights
     from dynmri.recon import reconstruct_with_model
 
     shipped = shipped_weights()
-    assert {"crnn-ddei-sunnybrook-8x", "crnn-supervised-l2-sunnybrook-8x"} <= set(shipped)
+    assert {"crnn-ddei-sunnybrook-8x", "crnn-supervised-l2-sunnybrook-8x", "lpsnet-ddei-sunnybrook-8x"} <= set(shipped)
     cfg = SimulateConfig(data=str(sunnybrook / "E774S5-shortAxis"), accel=8, frames=12, crop=128, slices="4")
     acq = simulate_from_config(cfg)
     zf = evaluate(reconstruct_acquisition(acq, "zero-filled"), acq.target)["psnr"]
     psnr = {name: evaluate(reconstruct_with_model(acq, name), acq.target)["psnr"] for name in shipped}
     assert psnr["crnn-ddei-sunnybrook-8x"] > zf + 2  # no ground truth in training
     assert psnr["crnn-supervised-l2-sunnybrook-8x"] > psnr["crnn-ddei-sunnybrook-8x"] - 0.5
+    # the unrolled low rank + sparse trained with DDEI: the best network without ground truth
+    assert psnr["lpsnet-ddei-sunnybrook-8x"] > psnr["crnn-ddei-sunnybrook-8x"] + 1
