@@ -556,3 +556,13 @@ def test_write_nifti(cart_h5, tmp_path):
         write_nifti(recon, tmp_path / "x.img")
     with pytest.raises(ParameterError, match="not equally spaced"):
         write_nifti(np.ones((3, 2, 4, 4)), tmp_path / "x.nii", meta={"slice_locations": [0.0, 5.0, 7.0]})
+
+
+def test_slice_with_a_missing_frame(tmp_path):
+    """A slice whose last frame never arrived (the other slice has it): one DataError naming it."""
+    xml = header_xml((64, 32), (32, 32), frames=2, slices=2)
+    readouts = [_line(phase=p) for p in (0, 1)] + [_line(phase=0)]
+    readouts[-1].idx.slice = 1
+    _xml_only(tmp_path / "x.h5", xml, readouts)
+    with pytest.raises(DataError, match=r"slice 1: frames \[1\] have no readouts"):
+        Acquisition.load(tmp_path / "x.h5")

@@ -180,6 +180,8 @@ def _series_dataset(geo: Geometry, shape, method: str, series_number: int, patie
     ds.PatientName, ds.PatientID = patient
     ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = uids["study"], uids["series"], uids["frame"]
     ds.StudyID, ds.SeriesNumber, ds.AccessionNumber = "1", int(series_number), ""
+    for empty in ("PatientBirthDate", "PatientSex", "StudyDate", "StudyTime", "ReferringPhysicianName", "PositionReferenceIndicator"):
+        setattr(ds, empty, "")  # type 2: present, unknown
     ds.SeriesDescription = f"dynmri {method}"
     ds.ImageType = ["DERIVED", "SECONDARY", "M"]
     ds.Manufacturer, ds.SoftwareVersions = "dynmri", __version__

@@ -443,6 +443,8 @@ class RawReader:
         center = lim[2] if lim is not None else e.encoded_matrix[1] // 2
         k, count, missing = assemble_cartesian(ro, self.frames, e.encoded_matrix[0], e.encoded_matrix[1], center,
                                                f"{self.name} (slice {s})")
+        if (empty := np.flatnonzero(count.sum(axis=1) == 0)).size:
+            raise DataError(f"{self.name}: slice {s}: frames {empty.tolist()[:8]} have no readouts (truncated acquisition?)")
         H, W = self.image_shape
         out["kspace"] = remove_readout_oversampling(k, H, axis=-2)
         out["mask"] = np.broadcast_to((count > 0)[:, None, :], (self.frames, H, W)).astype(np.uint8)
