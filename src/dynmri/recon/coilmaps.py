@@ -29,9 +29,9 @@ Two steps per slice:
 
 Walsh and Inati maps are then smoothed by a Gaussian of ``smooth`` pixels (default
 ``max(H, W) / 32``): coil sensitivities vary slowly, and the time-averaged data of a moving
-heart mixes frames line by line, which leaves fine-scale errors in the estimate (on the
-simulated 8-coil Sunnybrook data at 8x this halves the loss of ``lps`` against the true maps,
-docs/scanner-data.md). Maps are normalised to :math:`\sum_n |S_n|^2 = 1` on their support (as dynmri's simulated
+heart mixes frames line by line, which leaves fine-scale errors in the estimate (on
+training slices of the simulated 8-coil Sunnybrook data at 8x it halves the loss of ``lps``
+against the true maps, docs/scanner-data.md). Maps are normalised to :math:`\sum_n |S_n|^2 = 1` on their support (as dynmri's simulated
 birdcage maps), zero outside it: pixels whose smoothed root-sum-of-squares energy is below
 ``threshold`` times its maximum (ESPIRiT: its eigenvalue crop).
 
