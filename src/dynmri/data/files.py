@@ -14,6 +14,9 @@ key            shape                       meaning
 ``meta``       JSON string                 acceleration, mask kind, seed, source, ...
 ``recon``      ``(S, T, H, W)`` complex    a reconstruction (reconstruction files)
 =============  ==========================  =========================================
+
+Raw scanner data (an ISMRMRD ``.h5``, a Siemens twix ``.dat``) load through the same
+:meth:`Acquisition.load` (:func:`read_scanner`, :mod:`dynmri.data.ismrmrd`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dynmri.errors import DataError, ShapeError
+from dynmri.errors import DataError, ParameterError, ShapeError
 from dynmri.fileio import atomic_path
 
 SUFFIXES = (".npz", ".h5", ".hdf5")
@@ -96,6 +99,30 @@ def _npz_array(f, key: str, path: Path) -> np.ndarray:
             raise
         raise DataError(f"{path}: array {key!r} holds Python objects (a pickle), refused: loading it could run code; "
                         "dynmri files hold numeric arrays only") from None
+
+
+def scanner_format(path: str | os.PathLike) -> str | None:
+    """``"twix"`` for a ``.dat``, ``"ismrmrd"`` for an ISMRMRD ``.h5``, None otherwise."""
+    path = Path(path)
+    if path.suffix.lower() == ".dat":
+        return "twix"
+    from dynmri.data.ismrmrd import is_ismrmrd
+
+    return "ismrmrd" if is_ismrmrd(path) else None
+
+
+def read_scanner(path: str | os.PathLike, **options) -> tuple[dict[str, np.ndarray], dict]:
+    """``(arrays, meta)`` of raw scanner data, as :func:`read_arrays` gives them for dynmri files:
+    :func:`dynmri.data.ismrmrd.read_ismrmrd` or :func:`dynmri.data.twix.read_twix` (an unknown
+    option raises a :class:`ParameterError` naming the valid ones)."""
+    from dynmri.registry import check_options
+
+    if scanner_format(path) == "twix":
+        from dynmri.data.twix import read_twix as reader
+    else:
+        from dynmri.data.ismrmrd import read_ismrmrd as reader
+    check_options(reader, options, f"reading {path}", exclude=("path",))
+    return reader(path, **options)
 
 
 def _require(arrays: dict, key: str, path: Path) -> np.ndarray:
@@ -216,9 +243,17 @@ class Acquisition:
         write_arrays(path, arrays, self.meta)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Acquisition:
+    def load(cls, path: str | os.PathLike, **options) -> Acquisition:
+        """Load and validate a dynmri ``.npz``/``.h5``, an ISMRMRD ``.h5`` or a Siemens twix
+        ``.dat`` (:func:`read_scanner`; ``options`` go to its reader: ``slices``,
+        ``set_index``, ``contrast``, ...)."""
         path = Path(path)
-        arrays, meta = read_arrays(path)
+        if scanner_format(path) is not None:
+            arrays, meta = read_scanner(path, **options)
+        elif options:
+            raise ParameterError(f"{path}: reader options {sorted(options)} apply to ISMRMRD .h5 and twix .dat files only")
+        else:
+            arrays, meta = read_arrays(path)
         traj = arrays.get("trajectory")
         acq = cls(
             kspace=_require(arrays, "kspace", path),
