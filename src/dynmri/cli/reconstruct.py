@@ -17,6 +17,7 @@ RECONSTRUCT_EPILOG = (
     "  dynmri reconstruct acq.h5 --method fista-wavelet-tfft --iters 50 --set lam_tfft=0.001 --out recon.h5 --video recon.gif --slice 3\n\n"
     "  dynmri reconstruct mc.npz --method fista-grouplasso --config cs.yaml --out recon.npz\n\n"
     "  dynmri reconstruct acq.npz --method lps --auto-tune holdout --out lps.npz   (weights and iterations from the data alone)\n\n"
+    "  dynmri reconstruct scan.h5 --method lps --coil-maps walsh --out recon --format dicom   (ISMRMRD or twix .dat in, DICOM out)\n\n"
     "Methods: zero-filled, ls (CG / CG-SENSE), fista-wavelet, pogm-wavelet, condatvu-wavelet,\n"
     "fista-wavelet-tfft, condatvu-wavelet-ttv, lps (low rank + sparse), fista-grouplasso and fista-owl\n"
     "(calibrationless multi-coil). Weights are relative to the zero-filled image (see dynmri.recon.cs);\n"
@@ -44,12 +45,14 @@ def reconstruct(
     lam: float | None = typer.Option(None, help=f"Relative spatial (wavelet) weight {default(_C.lam)}."),
     set_: list[str] | None = typer.Option(None, "--set", help="FIELD=VALUE for any CSConfig field (repeatable)."),
     config: Path | None = typer.Option(None, help="YAML file overriding CSConfig fields (flags override the file)."),
+    fmt: str = typer.Option("file", "--format", help="file (.npz/.h5, default) | dicom (a folder of MR images) | nifti (.nii/.nii.gz)."),
+    coil_maps: str | None = typer.Option(None, help="Estimate coil maps from the data first: walsh | inati | espirit (needs sigpy)."),
     auto_tune: str | None = typer.Option(None, "--auto-tune", help="Choose the method's weights and iterations without ground truth: holdout | discrepancy."),
     tune_slices: int = typer.Option(2, help="Slices the --auto-tune search runs on (the choice applies to all)."),
     threads: int | None = typer.Option(None, help="torch threads."),
 ):
     """Reconstruct every slice of an acquisition file."""
-    from dynmri.cli.outputs import check_output_file, locked
+    from dynmri.cli.outputs import check_output_file, check_output_folder, locked
     from dynmri.config import parse_assignments
     from dynmri.data.files import SUFFIXES
     from dynmri.eval.runs import VIDEO_SUFFIXES, reconstruct_file
@@ -58,13 +61,16 @@ def reconstruct(
     set_threads(threads)
     overrides = {"n_iter": iters, "lam": lam, **parse_assignments(set_ or [], CSConfig, "--set")}
     inputs = [("acquisition", acquisition), ("--model", model), ("--config", config)]
-    check_output_file(out, SUFFIXES, inputs)
+    if fmt == "dicom":
+        check_output_folder(out, ("*",), inputs)
+    else:
+        check_output_file(out, (".nii", ".gz") if fmt == "nifti" else SUFFIXES, inputs)
     if video is not None:
         check_output_file(video, VIDEO_SUFFIXES, [*inputs, ("--out", out)], option="--video")
     with locked(out, video):
         stats = reconstruct_file(acquisition, out, method if model is None else network_method(model), config_file=config,
                                  overrides=overrides, window=window, overlap=overlap, video=video, slice_=slice_,
-                                 auto_tune=auto_tune, tune_slices=tune_slices)
+                                 auto_tune=auto_tune, tune_slices=tune_slices, fmt=fmt, coil_maps=coil_maps)
     if stats.tuning is not None:
         t = stats.tuning
         chosen = ", ".join(f"{k}={v:g}" for k, v in t["weights"].items())

@@ -30,50 +30,50 @@ def reconstruct_file(
     progress: bool = True,
     auto_tune: str | None = None,
     tune_slices: int | None = 2,
+    fmt: str = "file",
+    coil_maps: str | None = None,
 ) -> RunStats:
-    """Reconstruct every slice of an acquisition file and write the reconstruction file ``out``.
+    """Reconstruct every slice of an acquisition file (dynmri, ISMRMRD or twix) and write ``out``.
 
-    Everything is checked before the reconstruction runs (suffixes of ``out`` and ``video``, the
-    method and its configuration, ``window``/``overlap``, the acquisition, ``slice_``, the wavelet
-    levels, ``auto_tune``). The outputs are written together at the end, the video (atomically)
-    and then the reconstruction file (renamed into place), so a failure leaves neither; both are
-    locked while in use (:func:`dynmri.fileio.exclusive_lock`).
+    Everything is checked before the reconstruction runs (output format and suffixes, the method
+    and its configuration, ``window``/``overlap``, the acquisition, ``slice_``, the wavelet levels,
+    ``auto_tune``, ``coil_maps``). The outputs are written together at the end, so a failure leaves
+    none; ``out`` and ``video`` are locked while in use (:func:`dynmri.fileio.exclusive_lock`).
 
     Parameters
     ----------
-    acquisition, out : path
-        Acquisition and reconstruction files (``.npz`` or ``.h5``).
     method : str
         A registered method or ``"network:SPEC"`` (:func:`dynmri.recon.run.run_method`).
     config_file, overrides :
         An iterative method's :class:`~dynmri.config.CSConfig`: defaults, then the YAML file, then
         the non-None ``overrides`` (unused by direct methods and networks).
-    window, overlap : int, optional
-        Networks: frames per window (>= 2) and overlap (in ``[0, window)``).
-    video, slice_ :
-        Also write a comparison video (``.gif``/``.mp4``) of slice ``slice_``.
+    window, overlap : networks' frames per window (>= 2) and overlap (in ``[0, window)``).
+    video, slice_ : also write a comparison video (``.gif``/``.mp4``) of slice ``slice_``.
     auto_tune, tune_slices :
         ``"holdout"`` or ``"discrepancy"``: choose the weights and ``n_iter`` from the data alone
         on ``tune_slices`` slices first (:func:`dynmri.recon.tune.auto_tune`).
+    fmt, coil_maps :
+        ``"file"`` (``.npz``/``.h5``), ``"dicom"`` (a folder) or ``"nifti"`` (``.nii[.gz]``);
+        coil maps estimated from the data first (:data:`dynmri.recon.coilmaps.ESTIMATORS`).
 
-    Returns the :class:`~dynmri.recon.run.RunStats`, also stored in the file's metadata.
+    Returns the :class:`~dynmri.recon.run.RunStats`, also stored in a dynmri file's metadata.
     """
     from dynmri.data.files import Acquisition
     from dynmri.fileio import exclusive_lock
     from dynmri.recon.run import run_method
 
-    check_outputs(out, video)
+    check_outputs(out, video, fmt)
     check_windows(window, overlap)
     network = method.startswith(NETWORK)
     config = _checked_config(method, network, config_file, overrides)
-    check_tuning(method, auto_tune, tune_slices)
+    check_tuning(method, auto_tune, tune_slices, coil_maps)
     with exclusive_lock(out), (exclusive_lock(video) if video is not None else nullcontext()):
-        acq = Acquisition.load(acquisition)
+        acq = _with_maps(Acquisition.load(acquisition), coil_maps)
         check_against(acq, method, config, str(acquisition), slice_ if video is not None else None)
         config, tuned = _tuned(acq, method, config, auto_tune, tune_slices)
         recon, stats = run_method(acq, method, config, progress=progress, window=window, overlap=overlap, check=False)
         stats.tuning = tuned
-        _write_outputs(out, video, acq, recon, stats.metadata(acquisition=str(acquisition)), "network" if network else method, slice_)
+        _write_outputs(out, video, acq, recon, stats.metadata(acquisition=str(acquisition)), "network" if network else method, slice_, fmt)
     return stats
 
 
@@ -89,11 +89,16 @@ def _checked_config(method: str, network: bool, config_file, overrides):
     return load_config(CSConfig, config_file, **dict(overrides or {})) if takes_config(method) else None
 
 
-def check_tuning(method: str, criterion: str | None, slices: int | None) -> None:
-    """``--auto-tune``: a known criterion, a method with weights, at least one tuning slice."""
+def check_tuning(method: str, criterion: str | None, slices: int | None, coil_maps: str | None = None) -> None:
+    """``--auto-tune``: a known criterion, a method with weights, at least one tuning slice;
+    ``--coil-maps``: a known estimator."""
     from dynmri.errors import ParameterError
     from dynmri.recon.tune import CRITERIA, WEIGHTS
 
+    if coil_maps is not None:
+        from dynmri.recon.coilmaps import ESTIMATORS
+
+        ESTIMATORS.get(coil_maps)
     if criterion is None:
         return
     if criterion not in CRITERIA:
@@ -115,12 +120,22 @@ def _tuned(acq, method: str, config, criterion: str | None, slices: int | None):
                         "seconds": res.seconds, "notes": res.notes, "table": res.table}
 
 
-def check_outputs(out: str | os.PathLike, video: str | os.PathLike | None = None) -> None:
-    """The suffixes of a reconstruction file (``.npz``/``.h5``) and of a video (``.gif``/``.mp4``)."""
+FORMATS = ("file", "dicom", "nifti")
+"""Output formats of :func:`reconstruct_file`: a dynmri file, a DICOM series folder, a NIfTI file."""
+
+
+def check_outputs(out: str | os.PathLike, video: str | os.PathLike | None = None, fmt: str = "file") -> None:
+    """The output format and suffix (``.npz``/``.h5`` file, ``.nii``/``.nii.gz`` NIfTI, any
+    folder name for DICOM) and the suffix of a video (``.gif``/``.mp4``)."""
     from dynmri.data.files import _check_suffix
     from dynmri.errors import ParameterError
 
-    _check_suffix(Path(out))
+    if fmt not in FORMATS:
+        raise ParameterError(f"--format {fmt!r}: valid formats are {', '.join(FORMATS)}")
+    if fmt == "file":
+        _check_suffix(Path(out))
+    elif fmt == "nifti" and not str(out).lower().endswith((".nii", ".nii.gz")):
+        raise ParameterError(f"{out}: a NIfTI output must end in .nii or .nii.gz")
     if video is not None and Path(video).suffix.lower() not in VIDEO_SUFFIXES:
         raise ParameterError(f"{video}: a video must end in {' or '.join(VIDEO_SUFFIXES)}")
 
@@ -157,16 +172,37 @@ def check_against(acq, method: str, config, source: str, slice_: int | None = No
             raise ParameterError(f"levels must be in 1..{most} for {acq.image_shape[0]}x{acq.image_shape[1]} images, got {config.levels}")
 
 
-def _write_outputs(out, video, acq, recon, meta: dict, label: str, slice_: int) -> None:
-    """The video, then the reconstruction file renamed into place: all of them or none."""
+def _with_maps(acq, estimator: str | None):
+    """``acq`` with coil maps estimated from its data when ``estimator`` is given."""
+    if estimator is None:
+        return acq
+    from dynmri.recon.coilmaps import with_coil_maps
+
+    return with_coil_maps(acq, estimator)
+
+
+def _write_outputs(out, video, acq, recon, meta: dict, label: str, slice_: int, fmt: str = "file") -> None:
+    """The video and the reconstruction (a dynmri file, a DICOM series or a NIfTI file, with the
+    acquisition's geometry and frame times), all of them or none: the one written last is moved
+    into place only when the other succeeded."""
+    from dynmri.data.export import write_dicom, write_nifti
     from dynmri.data.files import Reconstruction
     from dynmri.eval.figures import save_reconstruction_video
     from dynmri.fileio import atomic_path
 
-    with atomic_path(out) as tmp:
-        Reconstruction(recon, meta).save(tmp)
+    if fmt == "file":
+        with atomic_path(out) as tmp:
+            Reconstruction(recon, meta).save(tmp)
+            if video is not None:
+                save_reconstruction_video(video, acq, {label: recon}, slice_)
+        return
+    with atomic_path(video) if video is not None else nullcontext() as tmp_video:
         if video is not None:
-            save_reconstruction_video(video, acq, {label: recon}, slice_)
+            save_reconstruction_video(tmp_video, acq, {label: recon}, slice_)
+        if fmt == "dicom":
+            write_dicom(recon, out, meta=acq.meta, method=meta["method"])
+        else:
+            write_nifti(recon, out, meta=acq.meta)
 
 
 def evaluate_file(recon: str | os.PathLike, reference: str | os.PathLike, roi: int | None = None,
