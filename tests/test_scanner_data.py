@@ -604,3 +604,25 @@ def test_cli_twix_to_nifti_with_a_shipped_network(cart, tmp_path):
     assert res.exit_code == 0, res.output
     img = nib.load(out)
     assert img.shape == (32, 32, 2, 6) and img.header.get_zooms()[0] == pytest.approx(FOV[0] / 32)
+
+
+def test_fully_sampled_raw_data_is_a_data_source(tmp_path, cart_h5):
+    """``--data scan.h5``: fully sampled ISMRMRD k-space gives images to simulate from; an
+    undersampled file is refused with the command that reconstructs it."""
+    from dynmri.data.phantom import phantom_videos
+    from dynmri.data.simulate import birdcage_maps, simulate_acquisition
+    from dynmri.data.sources import load_source
+
+    images = phantom_videos(1, 4, (32, 32), seed=0)
+    maps = birdcage_maps(3, (32, 32))[None]
+    full = simulate_acquisition(images, np.ones(images.shape, dtype=np.uint8), coil_maps=maps, meta={"frame_times_ms": [[0.0, 30.0, 60.0, 90.0]]})
+    path = tmp_path / "full.h5"
+    write_cartesian(path, full, rng=np.random.default_rng(0))
+    src = load_source(str(path))
+    rss = np.abs(images)  # maps normalised to sum |S|^2 = 1: RSS of the coil images = |x|
+    assert src.videos.shape == (1, 4, 32, 32) and src.kind == "ismrmrd"
+    np.testing.assert_allclose(src.videos, rss, atol=1e-4 * rss.max())
+    acq = simulate_from_config(SimulateConfig(data=str(path), accel=4, frames=4))
+    assert acq.kspace.shape == (1, 4, 32, 32)
+    with pytest.raises(DataError, match="undersampled raw data .* reconstruct it with 'dynmri reconstruct"):
+        load_source(str(cart_h5))

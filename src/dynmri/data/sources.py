@@ -97,7 +97,33 @@ def _dicom(path: Path, **_) -> VideoSource:
     return VideoSource(c.videos, groups, c.frame_times, "dicom", {"pixel_spacing_mm": list(c.pixel_spacing), "slice_locations": c.slice_locations.tolist()})
 
 
+def _is_scanner_file(path: Path) -> bool:
+    from dynmri.data.files import scanner_format
+
+    return path.is_file() and scanner_format(path) is not None
+
+
+def _scanner(path: Path, **_) -> VideoSource:
+    """Fully sampled raw scanner data (ISMRMRD ``.h5``, twix ``.dat``) as images: complex for one
+    coil, root-sum-of-squares magnitude for several. Undersampled raw data is an acquisition to
+    reconstruct, not a source of images: refused with the command to use."""
+    from dynmri.data.cmrxrecon import images_from_kspace
+    from dynmri.data.files import read_scanner
+
+    arrays, meta = read_scanner(path)
+    mask = np.asarray(arrays["mask"]).astype(bool)
+    if not mask.all():
+        raise DataError(f"{path}: undersampled raw data ({mask.mean():.0%} of k-space sampled) is an acquisition, not images; "
+                        f"reconstruct it with 'dynmri reconstruct {path} --method ...'")
+    v = images_from_kspace(np.ascontiguousarray(arrays["kspace"]))
+    times = np.asarray(meta.get("frame_times_ms", np.arange(v.shape[1], dtype=float)), dtype=float).reshape(-1, v.shape[1])
+    times = np.broadcast_to(times, (len(v), v.shape[1])).copy()
+    return VideoSource(v, [f"{path.stem}:slice{i}" for i in range(len(v))], times, meta.get("source_kind", "raw"),
+                       {k: meta[k] for k in ("pixel_spacing_mm",) if k in meta})
+
+
 _FILE_SOURCES: list[tuple[Callable[[Path], bool], Callable]] = [
+    (_is_scanner_file, _scanner),
     (lambda p: p.is_file() and p.suffix.lower() == ".npz", _npz),
     (lambda p: p.is_dir() and any((p / c).is_dir() for c in ("SingleCoil", "MultiCoil")), _cmrxrecon),
     (lambda p: p.is_file() and p.suffix.lower() == ".mat", _mat),
