@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install -q -e ".[dev,wavelets]"
+	$(BIN)/python -m pip install -q -e ".[dev,wavelets,espirit]"
 	touch $(STAMP)
 
 venv: $(STAMP)
