@@ -26,6 +26,7 @@ import torch
 from dynmri.config import CSConfig, SimulateConfig
 from dynmri.data.sources import default_data_root, load_source, test_split
 from dynmri.eval.benchmark import Entry, run_grid
+from dynmri.eval.metrics import psnr_scorer
 from dynmri.eval.report import markdown_row, markdown_table, report
 
 GRID = {
@@ -50,19 +51,6 @@ def cells(row: dict) -> list[str]:
     return [row["method"], row["weight"], f"{row['psnr']:.2f}", f"{row['ssim']:.3f}"]
 
 
-def _psnr_score(acq):
-    """Per-slice scorers: mean frame PSNR (peak = reference max) of the solver's iterate."""
-    def make(s):
-        ref = torch.from_numpy(np.abs(acq.target[s])).double()
-        peak = ref.max()
-
-        def score(x):
-            mag = torch.sqrt(x[0, 0] ** 2 + x[0, 1] ** 2).double()
-            return float((10 * torch.log10(1 / ((mag - ref) / peak).pow(2).mean(dim=(-2, -1)))).mean())
-        return score
-    return make
-
-
 def gt_free(args) -> str:
     """The ``--gt-free`` table (see the module doc)."""
     from dynmri.data.acquire import simulate_from_config
@@ -73,7 +61,7 @@ def gt_free(args) -> str:
     iters, rows = list(tune.DEFAULT_ITERS), []
     for method in args.methods:
         settings, names = tune.grid_settings(method, CSConfig(), None), tune.WEIGHTS[method]
-        table = np.stack([tune.score_curve(acq, method, CSConfig(**w), iters, _psnr_score(acq)).mean(axis=0) for w in settings])
+        table = np.stack([tune.score_curve(acq, method, CSConfig(**w), iters, psnr_scorer(acq.target)).mean(axis=0) for w in settings])
         w, j = np.unravel_index(table.argmax(), table.shape)
         label = lambda ws, names=names: ", ".join(f"{n}={ws[n]:g}" for n in names)  # noqa: E731
         choices = [("ground-truth best", settings[w], iters[j], "-")]

@@ -13,23 +13,6 @@ from dynmri.errors import ParameterError
 from dynmri.recon import tune
 
 
-def _psnr_score(acq):
-    """``s -> (x -> mean per-frame PSNR of |x| against the target)`` (dynmri.eval.metrics's scaling)."""
-
-    def make(s):
-        ref = torch.from_numpy(np.abs(acq.target[s])).double()
-        peak = ref.max()
-
-        def score(x):
-            mag = torch.sqrt(x[0, 0] ** 2 + x[0, 1] ** 2).double()
-            mse = ((mag - ref) / peak).pow(2).mean(dim=(-2, -1))
-            return float((10 * torch.log10(1 / mse)).mean())
-
-        return score
-
-    return make
-
-
 @pytest.fixture(scope="module")
 def phantom_acq():
     """One single-coil phantom slice, 8 frames, 32x32, 4x Gaussian (5 calibration lines)."""
@@ -127,7 +110,7 @@ def test_holdout_choice_is_close_to_the_ground_truth_best(phantom_acq):
     res = tune.auto_tune(phantom_acq, "condatvu-wavelet-ttv", iters=iters)
     psnr = {}
     for w in tune.grid_settings("condatvu-wavelet-ttv", CSConfig(), None):
-        curve = tune.score_curve(phantom_acq, "condatvu-wavelet-ttv", CSConfig(**w), iters, _psnr_score(phantom_acq))[0]
+        curve = tune.score_curve(phantom_acq, "condatvu-wavelet-ttv", CSConfig(**w), iters, psnr_scorer(phantom_acq.target))[0]
         psnr |= {(w["lam"], w["lam_ttv"], k): v for k, v in zip(iters, curve, strict=True)}
     chosen = psnr[(res.config.lam, res.config.lam_ttv, res.config.n_iter)]
     assert chosen >= max(psnr.values()) - 0.5, (res.weights, res.n_iter, chosen, max(psnr.values()))
@@ -173,7 +156,7 @@ def test_discrepancy_with_known_noise_stops_where_the_residual_reaches_it(multic
     level = max(1.0, curve[-1])
     assert curve[0] > level and curve[k] <= level and all(v > level for v in curve[:k]) and k < len(iters) - 1
     assert res.sigma == [0.03] and not res.notes
-    psnr = tune.score_curve(multicoil_acq, "fista-wavelet-tfft", res.config, iters, _psnr_score(multicoil_acq))[0]
+    psnr = tune.score_curve(multicoil_acq, "fista-wavelet-tfft", res.config, iters, psnr_scorer(multicoil_acq.target))[0]
     assert psnr[k] >= psnr.max() - 0.5 and psnr[k] > psnr[0] + 5  # stopped near the best of its curve
 
 

@@ -90,3 +90,21 @@ def format_table(rows: dict[str, dict], title: str | None = None) -> str:
     from dynmri.eval.report import metrics_table
 
     return metrics_table(rows, title)
+
+
+def psnr_scorer(target: np.ndarray):
+    """Ground-truth scorers for :func:`dynmri.recon.tune.score_curve`: ``s -> (x -> mean frame
+    PSNR of |x| against the magnitude of ``target[s]``)``, with ``x`` a video ``(1, 2, T, H, W)``
+    and the peak the reference maximum, as :func:`evaluate`. For measuring tuning, never for it."""
+
+    def make(s: int):
+        ref = torch.from_numpy(np.abs(target[s])).double()
+        peak = ref.max()
+
+        def score(x: torch.Tensor) -> float:
+            mag = torch.sqrt(x[0, 0] ** 2 + x[0, 1] ** 2).double()
+            return float((10 * torch.log10(1 / ((mag - ref) / peak).pow(2).mean(dim=(-2, -1)))).mean())
+
+        return score
+
+    return make
