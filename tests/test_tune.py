@@ -10,6 +10,7 @@ import torch
 
 from dynmri.config import CSConfig
 from dynmri.errors import ParameterError
+from dynmri.eval.metrics import psnr_scorer
 from dynmri.recon import tune
 
 
