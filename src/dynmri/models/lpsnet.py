@@ -48,13 +48,6 @@ from dynmri.models.base import MODELS
 from dynmri.models.layers import batch_to_frames, frames_to_batch, zero_init
 
 
-def tfft(x: torch.Tensor, inverse: bool = False) -> torch.Tensor:
-    """Orthonormal FFT along time of ``(B, 2, T, ...)``."""
-    z = torch.complex(x[:, 0], x[:, 1])
-    z = (torch.fft.ifft if inverse else torch.fft.fft)(z, dim=1, norm="ortho")
-    return torch.stack((z.real, z.imag), dim=1)
-
-
 def casorati(x: torch.Tensor) -> torch.Tensor:
     """``(B, 2, T, H, W)`` -> complex Casorati matrices ``(B, T, H W)``."""
     B, _, T, H, W = x.shape
@@ -86,19 +79,15 @@ def soft(c: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
     return c * torch.clamp(1 - lam / mag, min=0)
 
 
-def lipschitz(physics, x0: torch.Tensor, seed: int = 0, n_iter: int = 30) -> torch.Tensor:
-    r""":math:`\|A^H A\|`: exact (``max M^2``) where the operator's normal is Fourier-diagonal,
-    else ``n_iter`` power iterations from a seeded start (as :mod:`dynmri.recon.cs`). No gradient."""
-    from dynmri.optim.solvers import power_iteration
-    from dynmri.physics.base import MRIOperator
+def lipschitz(physics, x0: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    r""":math:`\|A^H A\|` as :mod:`dynmri.recon.cs` computes it (exact where the operator declares a
+    Fourier-diagonal normal, else seeded power iterations); no gradient."""
+    from dynmri.optim.solvers import lipschitz_constant
+    from dynmri.physics.base import MRIOperator, normal_operator
 
     with torch.no_grad():
         d = physics.fourier_normal_mask() if isinstance(physics, MRIOperator) else None
-        if d is not None:
-            return torch.as_tensor(max(float(d.max()), 1e-12))
-        gen = torch.Generator(device="cpu").manual_seed(seed)
-        v = torch.randn(x0.shape, generator=gen, dtype=x0.dtype).to(x0.device)
-        return torch.as_tensor(max(power_iteration(lambda u: physics.A_adjoint(physics.A(u)), v, n_iter=n_iter), 1e-12))
+        return torch.as_tensor(lipschitz_constant(normal_operator(physics), x0, d, seed=seed))
 
 
 class SparseCorrection(nn.Module):
@@ -132,18 +121,22 @@ class LPSNet(nn.Module):
         return self.log_step.numel()
 
     def forward(self, y: torch.Tensor, physics) -> torch.Tensor:
+        # deepinv (under linops) is imported when a network runs, not when dynmri.models is
+        from dynmri.optim.linops import TemporalFourier
+
+        Ft = TemporalFourier()
         x0 = physics.A_adjoint(y)
         B = x0.shape[0]
         with torch.no_grad():  # the data-derived scales of the relative weights
             scale_l = torch.linalg.matrix_norm(casorati(x0), ord=2).to(torch.float64)
-            scale_s = tfft(x0).pow(2).sum(1).sqrt().reshape(B, -1).amax(1).to(torch.float64)
+            scale_s = Ft.A(x0).pow(2).sum(1).sqrt().reshape(B, -1).amax(1).to(torch.float64)
         base = 1.0 / (2 * lipschitz(physics, x0).to(torch.float64))
         L, S, zL, zS, t = x0, torch.zeros_like(x0), x0, torch.zeros_like(x0), 1.0
         for k in range(self.iterations):
             step = base * torch.exp(self.log_step[k])
             g = physics.A_adjoint(physics.A(zL + zS)) - x0
             L_new = svt(zL - step.to(x0.dtype) * g, (step * torch.exp(self.log_lam_l[k]) * scale_l).to(x0.dtype))
-            S_new = tfft(soft(tfft(zS - step.to(x0.dtype) * g), (step * torch.exp(self.log_lam_s[k]) * scale_s).to(x0.dtype)), inverse=True)
+            S_new = Ft.A_adjoint(soft(Ft.A(zS - step.to(x0.dtype) * g), (step * torch.exp(self.log_lam_s[k]) * scale_s).to(x0.dtype)))
             if self.correction is not None:
                 S_new = self.correction[k](S_new)
             t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2

@@ -289,3 +289,23 @@ def power_iteration(op: Callable[[Tensor], Tensor], x0: Tensor, n_iter: int = 30
             return lam_new
         lam = lam_new
     return lam
+
+
+
+def lipschitz_constant(normal: Callable[[Tensor], Tensor], like: Tensor, diagonal: Tensor | None = None, *,
+                       seed: int = 0, n_iter: int = 30) -> float:
+    r""":math:`\|A^H A\|`, the Lipschitz constant of :math:`\nabla \tfrac12\|Ax - y\|^2`: exact,
+    :math:`\max D`, when the normal operator is diagonal in a unitary basis (``diagonal`` = :math:`D`,
+    e.g. :meth:`~dynmri.physics.base.MRIOperator.fourier_normal_mask`), else ``n_iter`` power
+    iterations of ``normal`` from a start drawn with ``seed`` in the shape of ``like``. At least 1e-12.
+
+    >>> round(lipschitz_constant(lambda x: 2 * x, torch.ones(3)), 4)  # power iterations
+    2.0
+    >>> lipschitz_constant(None, torch.ones(3), diagonal=torch.tensor([0.5, 1.0]))  # exact
+    1.0
+    """
+    if diagonal is not None:
+        return max(float(diagonal.max()), 1e-12)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    v = torch.randn(like.shape, generator=gen, dtype=like.dtype).to(like.device)
+    return max(power_iteration(normal, v, n_iter=n_iter), 1e-12)

@@ -59,7 +59,7 @@ from dynmri.optim.prox import (
     soft_threshold,
     svt,
 )
-from dynmri.optim.solvers import AnalysisTerm, get_solver, power_iteration
+from dynmri.optim.solvers import AnalysisTerm, get_solver, lipschitz_constant
 from dynmri.optim.wavelets import Wavelet
 from dynmri.recon.methods import METHODS
 from dynmri.registry import check_options
@@ -103,12 +103,7 @@ class _Problem:
         self.y, self.physics, self.cfg = y, physics, cfg
         self.x0 = physics.A_adjoint(y)
         self._mask = _shifted_mask(physics, y)
-        if self._mask is not None:
-            self.lipschitz = max(float(self._mask.max()), 1e-12)
-        else:
-            gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
-            v = torch.randn(self.x0.shape, generator=gen, dtype=self.x0.dtype).to(self.x0.device)
-            self.lipschitz = max(power_iteration(self.normal, v, n_iter=30), 1e-12)
+        self.lipschitz = lipschitz_constant(self.normal, self.x0, self._mask, seed=cfg.seed)
 
     def normal(self, x):
         """:math:`A^H A x`."""
