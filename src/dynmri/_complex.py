@@ -39,3 +39,15 @@ def center_crop(x, size: int):
     h, w = x.shape[-2:]
     y0, x0 = (h - size) // 2, (w - size) // 2
     return x[..., y0 : y0 + size, x0 : x0 + size]
+
+
+def centered_fft(x: np.ndarray, axes: tuple[int, ...] = (-2, -1), inverse: bool = False) -> np.ndarray:
+    """The centred orthonormal (inverse) DFT of numpy ``x`` over ``axes``, dynmri's k-space
+    convention (``docs/conventions.md``): ``fftshift(fft(ifftshift(x)), norm="ortho")``.
+
+    >>> k = centered_fft(np.ones((4, 4)))
+    >>> float(abs(k[2, 2])), float(abs(k).sum())
+    (4.0, 4.0)
+    """
+    f = np.fft.ifftn if inverse else np.fft.fftn
+    return np.fft.fftshift(f(np.fft.ifftshift(x, axes=axes), axes=axes, norm="ortho"), axes=axes)

@@ -76,6 +76,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dynmri._complex import centered_fft
 from dynmri.errors import DataError
 
 CARTESIAN = "cartesian"
@@ -170,12 +171,6 @@ def encoding_from_xml(xml: bytes | str, name: str) -> Encoding:
 # Cartesian assembly
 
 
-def _cfft(x: np.ndarray, axis: int, inverse: bool) -> np.ndarray:
-    """Centred orthonormal (inverse) FFT along ``axis`` (dynmri's convention, one axis)."""
-    f = np.fft.ifft if inverse else np.fft.fft
-    return np.fft.fftshift(f(np.fft.ifftshift(x, axes=axis), axis=axis, norm="ortho"), axes=axis)
-
-
 def remove_readout_oversampling(kspace: np.ndarray, size: int, axis: int = -2) -> np.ndarray:
     r"""Crop k-space along the readout ``axis`` to ``size`` pixels in image space.
 
@@ -193,10 +188,10 @@ def remove_readout_oversampling(kspace: np.ndarray, size: int, axis: int = -2) -
     n = kspace.shape[axis]
     if size == n:
         return kspace
-    img = _cfft(kspace, axis, inverse=True)
+    img = centered_fft(kspace, (axis,), inverse=True)
     start = n // 2 - size // 2
     img = np.take(img, np.arange(start, start + size), axis=axis)
-    return _cfft(img, axis, inverse=False).astype(np.complex64)
+    return centered_fft(img, (axis,)).astype(np.complex64)
 
 
 @dataclass

@@ -51,18 +51,13 @@ from dataclasses import replace
 
 import numpy as np
 
+from dynmri._complex import centered_fft
 from dynmri.errors import ParameterError
 from dynmri.registry import Registry
 
 ESTIMATORS = Registry("coil-map estimator")
 """Coil-map estimators: name -> ``fn(images (N, H, W), kspace (N, H, W) or None, **options) -> maps (N, H, W)``."""
 CALIBRATIONS = ("auto", "central", "time-average")
-
-
-def _cfft2(x: np.ndarray, inverse: bool) -> np.ndarray:
-    """Centred orthonormal 2D (inverse) FFT over the last two axes."""
-    f = np.fft.ifft2 if inverse else np.fft.fft2
-    return np.fft.fftshift(f(np.fft.ifftshift(x, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
 
 
 def central_lines(mask: np.ndarray) -> tuple[int, int]:
@@ -203,7 +198,7 @@ def espirit_maps(images: np.ndarray, kspace=None, *, calib_width: int = 24, kern
     2.9 dB on a test slice, docs/scanner-data.md)."""
     from sigpy.mri.app import EspiritCalib
 
-    k = _cfft2(images, inverse=False) if kspace is None else kspace
+    k = centered_fft(images) if kspace is None else kspace
     width = min(calib_width, *k.shape[-2:])
     maps = EspiritCalib(np.ascontiguousarray(k, np.complex64), calib_width=width, thresh=thresh, kernel_width=kernel_width,
                         crop=crop, show_pbar=False).run()
@@ -226,7 +221,7 @@ def _estimate(acq, method: str, calibration: str, min_central: int, options: dic
             images, kspace, cal = gridded_images(acq.kspace[s], acq.trajectory, acq.image_shape), None, "time-average"
         else:
             kspace, cal = calibration_kspace(acq.kspace[s], acq.mask[s], calibration, min_central)
-            images = _cfft2(kspace, inverse=True)
+            images = centered_fft(kspace, inverse=True)
         maps.append(fn(images, kspace, **options))
         used.append(cal)
     return np.stack(maps).astype(np.complex64), used[0]
