@@ -59,8 +59,8 @@ def svt(x: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
     in ``x`` and ``lam`` (a scalar or one value per batch item), through the ``T x T`` Gram matrix:
     :math:`X X^H = V \operatorname{diag}(\sigma^2) V^H` gives
     :math:`\mathrm{SVT}_\lambda(X) = V \operatorname{diag}\big((\sigma - \lambda)_+ / \sigma\big) V^H X`.
-    The same values as the SVD (to rounding), at a fraction of the cost of the SVD's backward
-    pass on a tall matrix; zero singular values get a zero, not a NaN, gradient."""
+    The same values as the SVD (to rounding) and about its cost (``benchmarks/lpsnet_svt.py``);
+    zero singular values get a zero, not a NaN, gradient."""
     B, _, T, H, W = x.shape
     X = casorati(x)  # (B, T, HW)
     e, V = torch.linalg.eigh(X @ X.mH)
