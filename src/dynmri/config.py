@@ -71,6 +71,16 @@ def _check_accel(accel: float) -> None:
         raise ParameterError(f"acceleration must be > 1, got {accel}")
 
 
+def _check_device(cfg) -> None:
+    """The form of ``cfg.device`` and, when the config has one, ``cfg.precision`` (whether the
+    device exists is checked where it is used: :func:`dynmri.devices.resolve_device`)."""
+    from dynmri.devices import check_device_spec, check_precision
+
+    check_device_spec(cfg.device)
+    if hasattr(cfg, "precision"):
+        check_precision(cfg.precision)
+
+
 def _check_crop(crop: int | None, zero_is_none: bool = False) -> None:
     if crop is not None and crop < 8 and not (zero_is_none and crop == 0):
         raise ParameterError(f"crop must be >= 8 pixels{' (0 for none)' if zero_is_none else ''}, got {crop}")
@@ -123,6 +133,8 @@ class DemoConfig:
     crop: int | None = None
     fps: float = 8.0
     networks: bool = True  # also run the shipped networks (single-coil data)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (dynmri.devices)
+    precision: str = "fp32"  # fp32 | bf16: autocast around the networks only
 
     def validate(self) -> DemoConfig:
         check_types(self)
@@ -132,6 +144,7 @@ class DemoConfig:
         _check_crop(self.crop)
         _check_seed(self.seed)
         _positive_finite(self, "fps")
+        _check_device(self)
         return self
 
 
@@ -155,6 +168,8 @@ class BenchmarkConfig:
     methods: tuple[str, ...] | None = None
     networks: tuple[str, ...] = ()
     n_phantoms: int = 4
+    device: str = "auto"
+    precision: str = "fp32"
 
     def validate(self) -> BenchmarkConfig:
         def as_tuple(v):
@@ -173,12 +188,15 @@ class BenchmarkConfig:
         _at_least(self, 1, "frames", "iters", "n_phantoms")
         _check_crop(self.crop, zero_is_none=True)
         _check_seed(self.seed)
+        _check_device(self)
         methods = None if self.methods is None else tuple(str(m) for m in as_tuple(self.methods))
         networks = tuple(str(n) for n in as_tuple(self.networks or ()))
         if methods is not None and not methods and not networks:
             raise ParameterError("methods is empty and no networks are given: nothing to benchmark "
                                  "(leave methods out for every applicable one)")
-        return replace(self, accel=accel, methods=methods, networks=networks)
+        out = replace(self, accel=accel, methods=methods, networks=networks)
+        check_types(out)
+        return out
 
 
 @dataclass(frozen=True)
@@ -246,6 +264,13 @@ class TrainConfig:
     n_phantoms: int = 8
     phantom_frames: int = 24
     phantom_size: int = 128
+    device: str = "auto"  # auto | cpu | cuda | cuda:N; not part of a run's identity (resume may move it)
+    precision: str = "fp32"  # fp32 | bf16 (autocast around the network; physics in float32)
+    workers: int = 0  # DataLoader worker processes (0: load in the training process)
+    coils: int = 1  # > 1: multi-coil training (coil maps from the source, else simulated)
+    snr: float | None = None  # measurement noise in dB (None: noiseless)
+    trajectory: str | None = None  # None: Cartesian masks; radial-golden etc.: NUFFT physics
+    stream: bool = False  # read one window at a time from disk instead of loading the source
 
     def validate(self) -> TrainConfig:
         """Types, ranges, and ``model_cfg`` / ``loss_cfg`` against the registered builder's options."""
@@ -270,6 +295,11 @@ class TrainConfig:
         _at_least(self, 8, "phantom_size", unit=" pixels")
         _check_crop(self.crop, zero_is_none=True)
         _check_seed(self.seed)
+        _check_device(self)
+        _at_least(self, 0, "workers")
+        _at_least(self, 1, "coils")
+        if self.snr is not None and not math.isfinite(self.snr):
+            raise ParameterError(f"snr must be a finite number (dB), got {self.snr}")
 
     def _check_builders(self) -> None:
         """``model_cfg`` and ``loss_cfg`` against the options (names and annotations) of the
@@ -332,6 +362,7 @@ class LearnTrajectoryConfig:
     snapshot_every: int = 10
     max_train_frames: int | None = None
     max_eval_frames: int | None = None
+    device: str = "auto"
 
     def validate(self) -> LearnTrajectoryConfig:
         check_types(self)
@@ -352,6 +383,7 @@ class LearnTrajectoryConfig:
         _at_least(self, 1, "n_phantoms", "proj_iters", "snapshot_every", "max_train_frames", "max_eval_frames")
         _at_least(self, 2, "n_samples")
         _check_seed(self.seed)
+        _check_device(self)
         for name, valid in (("density", ("voronoi", "pipe")), ("objective", ("magnitude", "complex"))):
             if getattr(self, name) not in valid:
                 raise ParameterError(f"{name} must be one of {', '.join(valid)}, got {getattr(self, name)!r}")
