@@ -176,10 +176,10 @@ def test_reconstruct_and_benchmark_with_a_trained_network(tmp_path):
 def test_holdout_hides_whole_sampled_lines():
     from dynmri.data.datasets import DynamicWindowDataset
     from dynmri.data.phantom import phantom_videos
-    from dynmri.learn.train import _holdout_masks
+    from dynmri.learn.data import holdout_masks
 
     ds = DynamicWindowDataset(phantom_videos(1, 4, (16, 32)), window=4, acceleration=2)
-    hold = _holdout_masks(ds, 0.5, seed=0)[0]
+    hold = holdout_masks(ds, 0.5, seed=0)[0]
     mask = ds[0][2]
     assert torch.all(hold <= mask)  # only sampled points
     assert torch.equal(hold, hold[:, :1].expand_as(hold))  # whole lines
@@ -189,7 +189,8 @@ def test_holdout_hides_whole_sampled_lines():
 @pytest.mark.parametrize("seed", [0, 3])
 def test_training_seed_never_moves_test_slices_into_training(seed):
     from dynmri.data.sources import load_source, test_split
-    from dynmri.learn.train import TrainConfig, _split
+    from dynmri.learn.data import _split
+    from dynmri.learn.train import TrainConfig
 
     cfg = TrainConfig(data="phantom", seed=seed, n_phantoms=10, phantom_frames=4, phantom_size=32)
     _, train, val = _split(cfg)

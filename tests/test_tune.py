@@ -45,12 +45,12 @@ def test_holdout_lines_is_the_training_split():
     """learn.train's validation split is holdout_lines (same generator stream)."""
     from dynmri.data.datasets import DynamicWindowDataset
     from dynmri.data.phantom import phantom_videos
-    from dynmri.learn.train import _holdout_masks
+    from dynmri.learn.data import holdout_masks
 
     ds = DynamicWindowDataset(phantom_videos(2, 4, (16, 32)), window=4, acceleration=2)
     g = torch.Generator().manual_seed(5)
     want = [tune.holdout_lines(ds[i][2], 0.5, g) for i in range(len(ds))]
-    got = _holdout_masks(ds, 0.5, seed=5)
+    got = holdout_masks(ds, 0.5, seed=5)
     assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
 
 

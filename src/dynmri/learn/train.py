@@ -58,36 +58,6 @@ class TrainingError(DynMRIError, RuntimeError):
     """Training cannot go on (e.g. the loss became NaN)."""
 
 
-def _split(cfg: TrainConfig):
-    from dynmri.data.sources import load_source, test_split
-
-    src = load_source(cfg.data, frames=cfg.phantom_frames, size=(cfg.phantom_size, cfg.phantom_size), n_phantoms=cfg.n_phantoms, seed=cfg.seed)
-    train_idx = test_split(src)["train"]  # the canonical split: no training seed may move test slices into training
-    groups = sorted({src.groups[i] for i in train_idx})
-    n_val = max(1, round(cfg.val_fraction * len(groups))) if cfg.val_fraction > 0 and len(groups) > 1 else 0
-    val_groups = set(groups[len(groups) - n_val :])
-    val = [i for i in train_idx if src.groups[i] in val_groups]
-    train = [i for i in train_idx if src.groups[i] not in val_groups]
-    videos = src.videos
-    if cfg.crop:
-        from dynmri._complex import center_crop
-
-        videos = center_crop(videos, min(cfg.crop, *videos.shape[-2:]))
-    return np.ascontiguousarray(videos), train, val
-
-
-def _datasets(cfg: TrainConfig):
-    from dynmri.data.datasets import DynamicWindowDataset
-
-    videos, train, val = _split(cfg)
-    if not train:
-        raise ParameterError(f"{cfg.data}: no training slices left after the test and validation splits")
-    kw = dict(window=cfg.window, acceleration=cfg.accel, mask=cfg.mask)
-    train_ds = DynamicWindowDataset(videos[train], stride=cfg.stride, seed=cfg.seed, fresh_masks=True, **kw)
-    val_ds = DynamicWindowDataset(videos[val], stride=cfg.window, seed=cfg.seed + 10_000, **kw) if val else None
-    return train_ds, val_ds
-
-
 def _generators(obj) -> list[torch.Generator]:
     """Every torch.Generator reachable from the loss (transforms, split masks), in a fixed order."""
     found, seen = [], set()
@@ -122,38 +92,24 @@ def _scheduler(cfg: TrainConfig, opt):
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
 
 
-def _holdout_masks(val_ds, fraction: float, seed: int) -> list[torch.Tensor]:
-    """Hide a random ``fraction`` of the sampled phase-encoding *lines* of every frame.
+def holdout_scores(model, val_ds, holdout) -> dict:
+    """Held-out k-space NMSE (no ground truth needed) and, as a diagnostic, PSNR/SSIM.
 
-    Whole lines, not points: the networks learn from line masks, so a point-wise split inside
-    sampled lines is out of distribution (a first pilot scored held-out NMSE > 1 that way while
-    PSNR rose). The split is :func:`dynmri.recon.tune.holdout_lines`, shared with the
-    ground-truth-free tuning of compressed sensing."""
-    from dynmri.recon.tune import holdout_lines
-
-    g = torch.Generator().manual_seed(seed)
-    return [holdout_lines(val_ds[i][2], fraction, g) for i in range(len(val_ds))]  # masks (T, H, W)
-
-
-def holdout_scores(model, val_ds, holdout_masks) -> dict:
-    """Held-out k-space NMSE (no ground truth needed) and, as a diagnostic, PSNR/SSIM."""
+    ``holdout``: the hidden part of each validation item (:func:`dynmri.learn.data.holdout_masks`)."""
     from dynmri._complex import channels_to_np
     from dynmri.eval.metrics import evaluate
-    from dynmri.physics.cartesian import make_physics
+    from dynmri.learn.data import batch_physics, split_item
 
     model.eval()
     nmse, recs, refs = [], [], []
     with torch.no_grad():
         for i in range(len(val_ds)):
-            x, y, mask = val_ds[i]
-            hold = mask * holdout_masks[i]
-            keep = mask - hold
-            physics_in = make_physics(keep[None])
-            x_net = model(y[None] * keep[None, None], physics_in)
-            resid = make_physics(hold[None]).A(x_net) - y[None] * hold[None, None]
-            nmse.append(float(resid.pow(2).sum() / (y * hold[None]).pow(2).sum().clamp_min(1e-30)))
-            recs.append(channels_to_np(model(y[None], make_physics(mask[None])))[0])
-            refs.append(channels_to_np(x[None])[0])
+            x, y, *sampling = (t[None] for t in val_ds[i])
+            y_keep, phys_keep, y_hold, phys_hold = split_item(val_ds, y, sampling, holdout[i])
+            resid = phys_hold.A(model(y_keep, phys_keep)) - y_hold
+            nmse.append(float(resid.pow(2).sum() / y_hold.pow(2).sum().clamp_min(1e-30)))
+            recs.append(channels_to_np(model(y, batch_physics(val_ds, *sampling)))[0])
+            refs.append(channels_to_np(x)[0])
     model.train()
     m = evaluate(np.stack(recs), np.stack(refs))
     return {"val_holdout_nmse": float(np.mean(nmse)), "val_psnr": m["psnr"], "val_ssim": m["ssim"]}
@@ -239,10 +195,11 @@ def _saved_state(cfg: TrainConfig, run_dir: Path, resume: bool) -> dict | None:
 
 def _build(cfg: TrainConfig, run_dir: Path) -> _Run:
     """Data, network, loss, optimiser, schedule and generators of a fresh run (writes nothing)."""
+    from dynmri.learn.data import training_datasets
     from dynmri.learn.losses import get_loss
     from dynmri.models import get_model
 
-    train_ds, val_ds = _datasets(cfg)
+    train_ds, val_ds = training_datasets(cfg)
     model = get_model(cfg.model, **cfg.model_cfg)
     loss = get_loss(cfg.loss, seed=cfg.seed, **cfg.loss_cfg)
     net = loss.adapt_model(model)
@@ -298,7 +255,9 @@ def _train_epochs(run: _Run, progress: bool, fail_at_step: int | None) -> None:
 
     cfg = run.cfg
     write_text_atomic(run.run_dir / "config.json", json.dumps(asdict(cfg) | {"parameters": count_parameters(run.model)}, indent=1))
-    holdout = _holdout_masks(run.val_ds, cfg.holdout, cfg.seed + 20_000) if run.val_ds is not None else None
+    from dynmri.learn.data import holdout_masks
+
+    holdout = holdout_masks(run.val_ds, cfg.holdout, cfg.seed + 20_000) if run.val_ds is not None else None
     step = run.start * (cfg.steps_per_epoch or math.ceil(len(run.train_ds) / cfg.batch_size))
     for epoch in range(run.start, cfg.epochs):
         row, step = _train_epoch(run, epoch, step, progress, fail_at_step)
@@ -312,7 +271,7 @@ def _train_epoch(run: _Run, epoch: int, step: int, progress: bool, fail_at_step:
     """One pass over a fresh permutation of the training windows; returns the log row and the step."""
     from tqdm.auto import tqdm
 
-    from dynmri.physics.cartesian import make_physics
+    from dynmri.learn.data import batch_physics
 
     cfg, train_ds, loss = run.cfg, run.train_ds, run.loss
     perm = torch.randperm(len(train_ds), generator=run.order_gen).tolist()
@@ -323,8 +282,8 @@ def _train_epoch(run: _Run, epoch: int, step: int, progress: bool, fail_at_step:
     bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
     for idx in bar:
         items = [train_ds[i] for i in idx]
-        x, y, mask = (torch.stack(t) for t in zip(*items, strict=True))
-        physics = make_physics(mask)
+        x, y, *sampling = (torch.stack(t) for t in zip(*items, strict=True))
+        physics = batch_physics(train_ds, *sampling)
         x_net = run.net(y, physics, **loss.train_kwargs)
         value = loss(x_net, x, y, physics, run.net)
         if fail_at_step is not None and step == fail_at_step:

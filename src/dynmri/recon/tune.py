@@ -151,7 +151,7 @@ def holdout_lines(mask: torch.Tensor, fraction: float, generator: torch.Generato
     ``(T, H, W)`` (a subset of ``mask``, whole lines), one Bernoulli(``fraction``) draw per
     (frame, line) from ``generator``. Whole lines, not points: the reconstructions (and
     networks) work from line masks, and a point-wise split inside sampled lines is out of
-    distribution (shared with :func:`dynmri.learn.train.validate`'s split). ``spare_calibration``
+    distribution (shared with :func:`dynmri.learn.data.holdout_masks`'s split). ``spare_calibration``
     never hides the lines sampled in every frame (no unsampled line lies among them; the
     draws stay one per (frame, line), so the generator advances alike)."""
     lines = mask.amax(dim=-2)  # (T, W) sampled lines
