@@ -1,7 +1,8 @@
 """One entry point for every data source accepted by ``--data``.
 
-``load_source(spec)`` recognises, in this order (first match wins): ``phantom``, a ``.npz``
-file, a CMRxRecon root (a folder with ``SingleCoil`` or ``MultiCoil``), a ``.mat`` file,
+``load_source(spec)`` recognises, in this order (first match wins): ``phantom``, raw scanner
+data (ISMRMRD ``.h5``, twix ``.dat``), a plain HDF5 ``.h5`` holding one ``(S, T, H, W)`` dataset,
+a ``.npz`` file, a CMRxRecon root (a folder with ``SingleCoil`` or ``MultiCoil``), a ``.mat`` file,
 a folder of DICOM files. It returns a :class:`VideoSource`.
 """
 
@@ -122,8 +123,68 @@ def _scanner(path: Path, **_) -> VideoSource:
                        {k: meta[k] for k in ("pixel_spacing_mm",) if k in meta})
 
 
+def is_plain_h5(path: Path) -> bool:
+    """An HDF5 ``.h5``/``.hdf5`` that is neither ISMRMRD (checked first) nor a dynmri file (``kspace``, ``recon``)."""
+    if path.suffix.lower() not in (".h5", ".hdf5") or not path.is_file():
+        return False
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return "kspace" not in f and "recon" not in f
+    except OSError:
+        return False
+
+
+def h5_videos(path: Path, key: str | None) -> tuple[str, tuple, np.dtype]:
+    """``(name, shape, dtype)`` of the videos dataset of a plain HDF5 file: ``key``, or its only
+    root dataset; it must be 4-D ``(S, T, H, W)`` numbers (complex: native or compound real/imag)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            names = [k for k in f.keys() if isinstance(f[k], h5py.Dataset)]
+            if key is None and len(names) != 1:
+                raise DataError(f"{path}: holds {len(names)} datasets ({', '.join(names)}); choose one with a key")
+            key = key if key is not None else names[0]
+            if key not in names:
+                raise DataError(f"{path}: no dataset {key!r} (found: {', '.join(names)})")
+            shape, dtype = f[key].shape, f[key].dtype
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read HDF5 ({exc}); the file may be truncated") from exc
+    if not (np.issubdtype(dtype, np.number) or (dtype.names and {"real", "imag"} <= set(dtype.names))):
+        raise DataError(f"{path}: dataset {key!r} must hold numbers, got dtype {dtype}")
+    if len(shape) != 4:
+        raise DataError(f"{path}: dataset {key!r} must be [nsamples, nt, nx, ny], got shape {tuple(shape)}")
+    return key, tuple(shape), dtype
+
+
+def h5_read(path: Path, key: str, index=()) -> np.ndarray:
+    """``f[key][index]`` of an HDF5 file, compound real/imag made complex (complex64 or float32)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            a = f[key][index]
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read dataset {key!r} ({exc}); the file may be truncated") from exc
+    if a.dtype.names and {"real", "imag"} <= set(a.dtype.names):
+        a = a["real"] + 1j * a["imag"]
+    return a.astype(np.complex64) if np.iscomplexobj(a) else a.astype(np.float32)
+
+
+def _h5(path: Path, key: str | None, **_) -> VideoSource:
+    """One 4-D dataset ``(S, T, H, W)`` of a plain HDF5 file."""
+    key, shape, _ = h5_videos(path, key)
+    v = h5_read(path, key)
+    if not np.all(np.isfinite(v)):
+        raise DataError(f"{path}: dataset {key!r} contains NaN or Inf")
+    return VideoSource(v, [f"sample{i}" for i in range(shape[0])], np.tile(np.arange(shape[1], dtype=float), (shape[0], 1)), "h5")
+
+
 _FILE_SOURCES: list[tuple[Callable[[Path], bool], Callable]] = [
     (_is_scanner_file, _scanner),
+    (is_plain_h5, _h5),
     (lambda p: p.is_file() and p.suffix.lower() == ".npz", _npz),
     (lambda p: p.is_dir() and any((p / c).is_dir() for c in ("SingleCoil", "MultiCoil")), _cmrxrecon),
     (lambda p: p.is_file() and p.suffix.lower() == ".mat", _mat),
@@ -161,8 +222,8 @@ def load_source(
         return _phantom(spec, frames, size, seed, n_phantoms)
     path = Path(spec)
     if not path.exists():
-        raise DataError(f"{spec}: no such file or folder (expected 'phantom', a DICOM folder, a .npz, a CMRxRecon root or a .mat)")
+        raise DataError(f"{spec}: no such file or folder (expected 'phantom', a DICOM folder, a .npz, a .h5, a CMRxRecon root or a .mat)")
     for matches, loader in _FILE_SOURCES:
         if matches(path):
             return loader(path, key=key, coil=coil)
-    raise DataError(f"{spec}: unsupported data source (expected 'phantom', a DICOM folder, a .npz, a CMRxRecon root or a .mat)")
+    raise DataError(f"{spec}: unsupported data source (expected 'phantom', a DICOM folder, a .npz, a .h5, a CMRxRecon root or a .mat)")
