@@ -239,10 +239,134 @@ def test_window_dataset():
     assert torch.allclose(make_physics(mask[None]).A(x[None])[0], y)
     assert torch.equal(ds[1][2], mask)  # fixed masks for evaluation
     fresh = DynamicWindowDataset(videos, window=4, acceleration=4, fresh_masks=True)
-    assert not torch.equal(fresh[0][2], fresh[0][2])
+    first = fresh[0][2]
+    assert torch.equal(fresh[0][2], first)  # a fresh mask per (epoch, item), not per access
+    fresh.set_epoch(1)
+    assert not torch.equal(fresh[0][2], first)
     with pytest.raises(ParameterError, match="longer"):
         DynamicWindowDataset(videos, window=20)
     from dynmri.data.simulate import birdcage_maps
 
     mc = DynamicWindowDataset(videos, window=4, acceleration=4, coil_maps=np.stack([birdcage_maps(3, (24, 24))] * 2))
     assert mc[0][1].shape == (2, 3, 4, 24, 24)
+
+
+# ---------------------------------------------------------------- streaming stores
+
+
+def _same_windows(store, videos, windows=((0, 0, 2), (-1, 1, 4))):
+    """``store.read`` equals the loaded videos on a few windows, and the store's index matches."""
+    assert store.shape == videos.shape
+    for s, t0, t1 in windows:
+        s = s % len(store)
+        got = store.read(s, t0, t1)
+        assert got.shape == (t1 - t0, *videos.shape[-2:])
+        np.testing.assert_allclose(got, videos[s, t0:t1], rtol=1e-6, atol=1e-6 * np.abs(videos).max())
+
+
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
+def test_npz_store_reads_windows_of_stored_and_compressed_members(tmp_path, save):
+    from dynmri.data.streaming import NpzStore, open_store
+
+    arr = np.random.default_rng(0).random((3, 5, 8, 6)).astype(np.float32)
+    save(tmp_path / "v.npz", other=arr[:1], cine=arr)
+    store = open_store(tmp_path / "v.npz", key="cine")
+    assert isinstance(store, NpzStore) and store.compressed == (save is np.savez_compressed)
+    _same_windows(store, arr)
+    assert store.groups == load_source(str(tmp_path / "v.npz"), key="cine").groups
+    with pytest.raises(DataError, match="2 arrays"):
+        open_store(tmp_path / "v.npz")
+    np.save(tmp_path / "f.npy", np.asfortranarray(arr))
+    save(tmp_path / "f.npz", a=np.asfortranarray(arr))
+    with pytest.raises(DataError, match="Fortran"):
+        open_store(tmp_path / "f.npz")
+
+
+@pytest.mark.parametrize("kind", ["real", "complex", "compound"])
+def test_h5_store_and_source(tmp_path, kind):
+    import h5py
+
+    from dynmri.data.streaming import H5Store, open_store
+
+    rng = np.random.default_rng(1)
+    arr = rng.random((2, 4, 6, 6)).astype(np.float32)
+    if kind != "real":
+        arr = (arr + 1j * rng.random(arr.shape)).astype(np.complex64)
+    data = arr
+    if kind == "compound":
+        data = np.empty(arr.shape, dtype=[("real", "<f4"), ("imag", "<f4")])
+        data["real"], data["imag"] = arr.real, arr.imag
+    with h5py.File(tmp_path / "v.h5", "w") as f:
+        f.create_dataset("videos", data=data)
+    src = load_source(str(tmp_path / "v.h5"))
+    assert src.kind == "h5"
+    np.testing.assert_array_equal(src.videos, arr)
+    store = open_store(tmp_path / "v.h5")
+    assert isinstance(store, H5Store)
+    _same_windows(store, arr)
+
+
+def test_dicom_store_matches_the_loader(tmp_path):
+    from dynmri.data.streaming import DicomStore, open_store
+
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 1000, (3, 4, 8, 8))
+    (tmp_path / "single").mkdir()
+    for n, i in enumerate(rng.permutation(12)):
+        s, t = divmod(int(i), 4)
+        _write_dicom(tmp_path / "single" / f"IM{n:03d}.dcm", truth[s, t], slice_loc=10.0 * s, trigger=50.0 * t)
+    frames = np.arange(5 * 6 * 6).reshape(5, 6, 6)
+    (tmp_path / "multi").mkdir()
+    _write_dicom(tmp_path / "multi" / "a.dcm", frames, trigger=0.0, frames_ms=40.0, series="1")
+    _write_dicom(tmp_path / "multi" / "b.dcm", frames + 1, trigger=0.0, frames_ms=40.0, series="2")
+    for folder in ("single", "multi"):
+        src = load_source(str(tmp_path / folder))
+        store = open_store(tmp_path / folder)
+        assert isinstance(store, DicomStore) and store.groups == src.groups
+        np.testing.assert_array_equal(store.frame_times, src.frame_times)
+        _same_windows(store, src.videos)
+
+
+@pytest.mark.parametrize("coil", ["SingleCoil", "MultiCoil"])
+def test_mat_store_matches_the_loader_and_crops_larger_subjects(tmp_path, coil):
+    from dynmri.data.streaming import MatStore, open_store
+
+    kx, ky, nc, sl, t = 12, 10, 3, 2, 5
+    base = tmp_path / coil / "Cine" / "TrainingSet" / "FullSample"
+    for p in ("P001", "P002"):
+        shape = (kx, ky, nc, sl, t) if coil == "MultiCoil" else (kx, ky, sl, t)
+        _write_mat73(base / p / "cine_sax.mat", "kspace_full", _kspace(shape, seed=int(p[-1])))
+    store = open_store(tmp_path, coil=coil)
+    src = load_source(str(tmp_path), coil=coil)
+    assert isinstance(store, MatStore) and store.groups == src.groups and store.n_coils == (nc if coil == "MultiCoil" else 0)
+    _same_windows(store, src.videos)
+    if coil == "MultiCoil":
+        coils = store.read_coils(1, 0, 2)
+        assert coils.shape == (nc, 2, kx, ky)
+        np.testing.assert_allclose(np.sqrt((np.abs(coils) ** 2).sum(0)), store.read(1, 0, 2), rtol=1e-5)
+    big = (kx + 4, ky + 2, nc, sl, t) if coil == "MultiCoil" else (kx + 4, ky + 2, sl, t)
+    _write_mat73(base / "P003" / "cine_sax.mat", "kspace_full", _kspace(big, seed=3))
+    store = open_store(tmp_path, coil=coil)
+    assert store.shape == (3 * sl, t, kx, ky) and store.read(2 * sl, 0, 1).shape == (1, kx, ky)
+    _write_mat5(tmp_path / "v5.mat", "k", _kspace((kx, ky, sl, t), seed=0))
+    with pytest.raises(DataError, match="v5"):
+        MatStore([tmp_path / "v5.mat"])
+
+
+def test_a_source_file_changed_after_indexing_is_a_data_error(tmp_path):
+    import os
+
+    from dynmri.data.streaming import open_store
+
+    arr = np.ones((2, 3, 4, 4), np.float32)
+    np.savez(tmp_path / "v.npz", a=arr)
+    store = open_store(tmp_path / "v.npz")
+    store.read(0, 0, 1)
+    np.savez(tmp_path / "v.npz", a=2 * arr)
+    st = os.stat(tmp_path / "v.npz")
+    os.utime(tmp_path / "v.npz", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # same size, newer
+    with pytest.raises(DataError, match=r"v\.npz: changed since it was indexed"):
+        store.read(0, 0, 1)
+    (tmp_path / "v.npz").unlink()
+    with pytest.raises(DataError, match=r"v\.npz"):
+        store.read(1, 0, 1)

@@ -253,31 +253,24 @@ class MatStore(VideoStore):
     """CMRxRecon ``cine_*.mat`` v7.3 files (one per subject), read through h5py a window at a
     time: k-space ``(t, slice, [coil], ky, kx)`` as h5py sees MATLAB's ``(kx, ky, [coil], slice, t)``.
     ``read`` gives complex images (one coil) or their root-sum-of-squares (several), exactly as
-    :func:`~dynmri.data.cmrxrecon.images_from_kspace`; ``read_coils`` the coil images."""
+    :func:`~dynmri.data.cmrxrecon.images_from_kspace`; ``read_coils`` the coil images. Subjects
+    may differ in matrix size (CMRxRecon's do): every image is centre-cropped to the smallest."""
 
     kind = "cmrxrecon"
 
     def __init__(self, files: list[Path]):
-        import h5py
-
-        self.slots, shape, groups = [], None, []
+        self.slots, sizes, groups, coils = [], [], [], set()
         for path in files:
-            if not h5py.is_hdf5(path):
-                raise DataError(f"{path}: a MATLAB v5 .mat cannot be read a window at a time (stream: true needs v7.3/HDF5); "
-                                "train without streaming or convert the file")
-            with h5py.File(path, "r") as f:
-                key = _one_key([k for k in f.keys() if not k.startswith("#")], None, path, "variables")
-                kshape = f[key].shape
-            if len(kshape) not in (4, 5):
-                raise ShapeError(f"{path}: CMRxRecon k-space must be (kx, ky, [coil], slice, t), got shape {tuple(reversed(kshape))}")
-            this = (kshape[0], kshape[-1], kshape[-2])  # (T, H = kx, W = ky)
-            if shape is not None and this != shape:
-                raise ShapeError(f"{path}: videos {this} differ from earlier subjects {shape}; load subjects separately")
-            shape, coils = this, kshape[2] if len(kshape) == 5 else 0
+            key, kshape = _mat_variable(path)
+            sizes.append((kshape[0], kshape[-1], kshape[-2]))  # (T, H = kx, W = ky)
+            coils.add(kshape[2] if len(kshape) == 5 else 0)
             self.slots += [(path, key, sl) for sl in range(kshape[1])]
             groups += [path.parent.name] * kshape[1]
+        if len({t for t, _, _ in sizes}) != 1 or len(coils) != 1:
+            raise ShapeError(f"{files[0].parent.parent}: subjects differ in frames or coils ({sorted(set(sizes))}, coils {sorted(coils)})")
+        shape = (sizes[0][0], min(h for _, h, _ in sizes), min(w for _, _, w in sizes))
         super().__init__((len(self.slots), *shape), groups, meta={"source": str(files[0].parents[1] if len(files) > 1 else files[0])}, files=files)
-        self.n_coils = coils
+        self.n_coils = coils.pop()
 
     def _kspace(self, s, t0, t1) -> np.ndarray:
         """``([N,] t1 - t0, H, W)`` complex64 k-space of slice ``s``."""
@@ -293,15 +286,40 @@ class MatStore(VideoStore):
         k = np.swapaxes(k, -1, -2)  # (t, [coil], kx, ky)
         return np.ascontiguousarray(np.moveaxis(k, 0, 1) if k.ndim == 4 else k).astype(np.complex64)
 
+    def _common(self, img: np.ndarray) -> np.ndarray:
+        """Images of a larger subject, centre-cropped to the store's ``H x W`` (the smallest)."""
+        H, W = self.shape[-2:]
+        h, w = img.shape[-2:]
+        y0, x0 = (h - H) // 2, (w - W) // 2
+        return img[..., y0 : y0 + H, x0 : x0 + W]
+
     def _read(self, s, t0, t1):
         from dynmri.data.cmrxrecon import images_from_kspace
 
-        return images_from_kspace(self._kspace(s, t0, t1)[None])[0]
+        return self._common(images_from_kspace(self._kspace(s, t0, t1)[None])[0])
 
     def _read_coils(self, s, t0, t1):
         from dynmri._complex import centered_fft
 
-        return centered_fft(self._kspace(s, t0, t1), inverse=True).astype(np.complex64)
+        return self._common(centered_fft(self._kspace(s, t0, t1), inverse=True).astype(np.complex64))
+
+
+def _mat_variable(path: Path) -> tuple[str, tuple]:
+    """``(name, h5py shape)`` of the one variable of a v7.3 CMRxRecon ``.mat``: ``(t, slice, [coil], ky, kx)``."""
+    import h5py
+
+    if not h5py.is_hdf5(path):
+        raise DataError(f"{path}: a MATLAB v5 .mat cannot be read a window at a time (stream: true needs v7.3/HDF5); "
+                        "train without streaming or convert the file")
+    try:
+        with h5py.File(path, "r") as f:
+            key = _one_key([k for k in f.keys() if not k.startswith("#")], None, path, "variables")
+            kshape = f[key].shape
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read HDF5 .mat ({exc}); the file may be truncated") from exc
+    if len(kshape) not in (4, 5):
+        raise ShapeError(f"{path}: CMRxRecon k-space must be (kx, ky, [coil], slice, t), got shape {tuple(reversed(kshape))}")
+    return key, kshape
 
 
 # ------------------------------------------------------------------------------------ DICOM
