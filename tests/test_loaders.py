@@ -266,7 +266,8 @@ def _same_windows(store, videos, windows=((0, 0, 2), (-1, 1, 4))):
 
 @pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
 def test_npz_store_reads_windows_of_stored_and_compressed_members(tmp_path, save):
-    from dynmri.data.streaming import NpzStore, open_store
+    from dynmri.data.sources import open_store
+    from dynmri.data.streaming import NpzStore
 
     arr = np.random.default_rng(0).random((3, 5, 8, 6)).astype(np.float32)
     save(tmp_path / "v.npz", other=arr[:1], cine=arr)
@@ -286,7 +287,8 @@ def test_npz_store_reads_windows_of_stored_and_compressed_members(tmp_path, save
 def test_h5_store_and_source(tmp_path, kind):
     import h5py
 
-    from dynmri.data.streaming import H5Store, open_store
+    from dynmri.data.sources import open_store
+    from dynmri.data.streaming import H5Store
 
     rng = np.random.default_rng(1)
     arr = rng.random((2, 4, 6, 6)).astype(np.float32)
@@ -307,7 +309,8 @@ def test_h5_store_and_source(tmp_path, kind):
 
 
 def test_dicom_store_matches_the_loader(tmp_path):
-    from dynmri.data.streaming import DicomStore, open_store
+    from dynmri.data.sources import open_store
+    from dynmri.data.streaming import DicomStore
 
     rng = np.random.default_rng(0)
     truth = rng.integers(0, 1000, (3, 4, 8, 8))
@@ -329,7 +332,8 @@ def test_dicom_store_matches_the_loader(tmp_path):
 
 @pytest.mark.parametrize("coil", ["SingleCoil", "MultiCoil"])
 def test_mat_store_matches_the_loader_and_crops_larger_subjects(tmp_path, coil):
-    from dynmri.data.streaming import MatStore, open_store
+    from dynmri.data.sources import open_store
+    from dynmri.data.streaming import MatStore
 
     kx, ky, nc, sl, t = 12, 10, 3, 2, 5
     base = tmp_path / coil / "Cine" / "TrainingSet" / "FullSample"
@@ -356,7 +360,7 @@ def test_mat_store_matches_the_loader_and_crops_larger_subjects(tmp_path, coil):
 def test_a_source_file_changed_after_indexing_is_a_data_error(tmp_path):
     import os
 
-    from dynmri.data.streaming import open_store
+    from dynmri.data.sources import open_store
 
     arr = np.ones((2, 3, 4, 4), np.float32)
     np.savez(tmp_path / "v.npz", a=arr)

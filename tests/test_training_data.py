@@ -13,7 +13,13 @@ from dynmri.config import TrainConfig, load_config
 from dynmri.data.datasets import DynamicWindowDataset
 from dynmri.data.phantom import phantom_videos
 from dynmri.errors import ParameterError
-from dynmri.learn.data import ItemwiseNonCartesianMRI, batch_physics, holdout_masks, split_item, training_datasets
+from dynmri.learn.data import (
+    ItemwiseNonCartesianMRI,
+    batch_physics,
+    holdout_masks,
+    split_item,
+    training_datasets,
+)
 
 CONFIGS = Path(__file__).resolve().parents[1] / "src" / "dynmri" / "configs"
 TINY = dict(n_phantoms=6, phantom_frames=8, phantom_size=16, crop=None, window=4, stride=4)

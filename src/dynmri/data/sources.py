@@ -3,7 +3,8 @@
 ``load_source(spec)`` recognises, in this order (first match wins): ``phantom``, raw scanner
 data (ISMRMRD ``.h5``, twix ``.dat``), a plain HDF5 ``.h5`` holding one ``(S, T, H, W)`` dataset,
 a ``.npz`` file, a CMRxRecon root (a folder with ``SingleCoil`` or ``MultiCoil``), a ``.mat`` file,
-a folder of DICOM files. It returns a :class:`VideoSource`.
+a folder of DICOM files. It returns a :class:`VideoSource`. ``open_store(spec)`` indexes the same
+sources without loading them (:mod:`dynmri.data.streaming`).
 """
 
 from __future__ import annotations
@@ -123,58 +124,16 @@ def _scanner(path: Path, **_) -> VideoSource:
                        {k: meta[k] for k in ("pixel_spacing_mm",) if k in meta})
 
 
-def is_plain_h5(path: Path) -> bool:
-    """An HDF5 ``.h5``/``.hdf5`` that is neither ISMRMRD (checked first) nor a dynmri file (``kspace``, ``recon``)."""
-    if path.suffix.lower() not in (".h5", ".hdf5") or not path.is_file():
-        return False
-    import h5py
+def _plain_h5(path: Path) -> bool:
+    from dynmri.data.streaming import is_plain_h5
 
-    try:
-        with h5py.File(path, "r") as f:
-            return "kspace" not in f and "recon" not in f
-    except OSError:
-        return False
-
-
-def h5_videos(path: Path, key: str | None) -> tuple[str, tuple, np.dtype]:
-    """``(name, shape, dtype)`` of the videos dataset of a plain HDF5 file: ``key``, or its only
-    root dataset; it must be 4-D ``(S, T, H, W)`` numbers (complex: native or compound real/imag)."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            names = [k for k in f.keys() if isinstance(f[k], h5py.Dataset)]
-            if key is None and len(names) != 1:
-                raise DataError(f"{path}: holds {len(names)} datasets ({', '.join(names)}); choose one with a key")
-            key = key if key is not None else names[0]
-            if key not in names:
-                raise DataError(f"{path}: no dataset {key!r} (found: {', '.join(names)})")
-            shape, dtype = f[key].shape, f[key].dtype
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read HDF5 ({exc}); the file may be truncated") from exc
-    if not (np.issubdtype(dtype, np.number) or (dtype.names and {"real", "imag"} <= set(dtype.names))):
-        raise DataError(f"{path}: dataset {key!r} must hold numbers, got dtype {dtype}")
-    if len(shape) != 4:
-        raise DataError(f"{path}: dataset {key!r} must be [nsamples, nt, nx, ny], got shape {tuple(shape)}")
-    return key, tuple(shape), dtype
-
-
-def h5_read(path: Path, key: str, index=()) -> np.ndarray:
-    """``f[key][index]`` of an HDF5 file, compound real/imag made complex (complex64 or float32)."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            a = f[key][index]
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read dataset {key!r} ({exc}); the file may be truncated") from exc
-    if a.dtype.names and {"real", "imag"} <= set(a.dtype.names):
-        a = a["real"] + 1j * a["imag"]
-    return a.astype(np.complex64) if np.iscomplexobj(a) else a.astype(np.float32)
+    return is_plain_h5(path)
 
 
 def _h5(path: Path, key: str | None, **_) -> VideoSource:
     """One 4-D dataset ``(S, T, H, W)`` of a plain HDF5 file."""
+    from dynmri.data.streaming import h5_read, h5_videos
+
     key, shape, _ = h5_videos(path, key)
     v = h5_read(path, key)
     if not np.all(np.isfinite(v)):
@@ -184,7 +143,7 @@ def _h5(path: Path, key: str | None, **_) -> VideoSource:
 
 _FILE_SOURCES: list[tuple[Callable[[Path], bool], Callable]] = [
     (_is_scanner_file, _scanner),
-    (is_plain_h5, _h5),
+    (lambda p: _plain_h5(p), _h5),
     (lambda p: p.is_file() and p.suffix.lower() == ".npz", _npz),
     (lambda p: p.is_dir() and any((p / c).is_dir() for c in ("SingleCoil", "MultiCoil")), _cmrxrecon),
     (lambda p: p.is_file() and p.suffix.lower() == ".mat", _mat),
@@ -226,4 +185,29 @@ def load_source(
     for matches, loader in _FILE_SOURCES:
         if matches(path):
             return loader(path, key=key, coil=coil)
+    raise DataError(f"{spec}: unsupported data source (expected 'phantom', a DICOM folder, a .npz, a .h5, a CMRxRecon root or a .mat)")
+
+
+def open_store(spec: str | Path, *, key: str | None = None, coil: str = "SingleCoil", **load):
+    """The streaming :class:`~dynmri.data.streaming.VideoStore` of ``spec`` (read one window at a
+    time): a ``.npz``, a plain HDF5 ``.h5``, a CMRxRecon root or ``.mat`` (v7.3), or a DICOM
+    folder. Sources that cannot be read lazily (the phantom, raw scanner files) are loaded: :class:`~dynmri.data.streaming.ArrayStore` of :func:`load_source`
+    (``load``: its phantom options ``frames``, ``size``, ``n_phantoms``, ``seed``)."""
+    from dynmri.data import streaming as st
+
+    path = Path(spec)
+    if str(spec) == "phantom" or not path.exists() or _is_scanner_file(path):
+        return st.ArrayStore.from_source(load_source(str(spec), key=key, coil=coil, **load))
+    if path.is_file() and path.suffix.lower() == ".npz":
+        return st.NpzStore(path, key)
+    if st.is_plain_h5(path):
+        return st.H5Store(path, key)
+    if path.is_dir() and any((path / c).is_dir() for c in ("SingleCoil", "MultiCoil")):
+        from dynmri.data.cmrxrecon import find_files
+
+        return st.MatStore(find_files(path, coil))
+    if path.is_file() and path.suffix.lower() == ".mat":
+        return st.MatStore([path])
+    if path.is_dir():
+        return st.DicomStore(path)
     raise DataError(f"{spec}: unsupported data source (expected 'phantom', a DICOM folder, a .npz, a .h5, a CMRxRecon root or a .mat)")

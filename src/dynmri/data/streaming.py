@@ -34,6 +34,7 @@ Examples
 >>> import numpy as np, tempfile, os
 >>> d = tempfile.mkdtemp(); p = os.path.join(d, "v.npz")
 >>> np.savez(p, cine=np.arange(2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4))
+>>> from dynmri.data.sources import open_store
 >>> store = open_store(p)
 >>> store.shape, store.read(1, 1, 3).shape, float(store.read(1, 1, 3)[0, 0, 0])
 ((2, 3, 4, 4), (2, 4, 4), 64.0)
@@ -178,7 +179,9 @@ class NpzStore(VideoStore):
                 with z.open(key + ".npy") as f:
                     shape, fortran, dtype = _npy_header(f, f"{path}:{key}")
                     self.offset = f.tell()
-                self.compressed = z.getinfo(key + ".npy").compress_type != zipfile.ZIP_STORED
+                info = z.getinfo(key + ".npy")
+            self.compressed = info.compress_type != zipfile.ZIP_STORED
+            self.data_start = None if self.compressed else _stored_data_start(path, info) + self.offset
         except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
             raise DataError(f"{path}: cannot read ({type(exc).__name__}: {exc}); truncated or not an .npz file") from exc
         _check_array(path, key, shape, dtype)
@@ -193,12 +196,32 @@ class NpzStore(VideoStore):
         self.check_file(self.path)
         _, T, H, W = self.shape
         n = (t1 - t0) * H * W
-        with zipfile.ZipFile(self.path) as z, z.open(self.key + ".npy") as f:
-            f.seek(self.offset + (s * T + t0) * H * W * self.dtype.itemsize)
-            buf = f.read(n * self.dtype.itemsize)
+        skip = (s * T + t0) * H * W * self.dtype.itemsize
+        if self.data_start is not None:  # stored: the member's bytes lie in the file as they are
+            with open(self.path, "rb") as f:
+                f.seek(self.data_start + skip)
+                buf = f.read(n * self.dtype.itemsize)
+        else:  # compressed: decompressed from the member's start up to the window
+            with zipfile.ZipFile(self.path) as z, z.open(self.key + ".npy") as f:
+                f.seek(self.offset + skip)
+                buf = f.read(n * self.dtype.itemsize)
         if len(buf) != n * self.dtype.itemsize:
             raise DataError(f"{self.path}: array {self.key!r} ends early; truncated file")
         return np.frombuffer(buf, self.dtype).reshape(t1 - t0, H, W)
+
+
+def _stored_data_start(path: Path, info) -> int:
+    """Where the bytes of a stored (uncompressed) zip member start in the file: after its local
+    header (30 bytes, the name and an extra field whose length may differ from the central one)."""
+    import struct
+
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        head = f.read(30)
+    if len(head) != 30 or head[:4] != b"PK\x03\x04":
+        raise DataError(f"{path}: member {info.filename} has no local header; truncated or not an .npz file")
+    name_len, extra_len = struct.unpack("<HH", head[26:30])
+    return info.header_offset + 30 + name_len + extra_len
 
 
 def _one_key(names: list[str], key: str | None, path: Path, what: str) -> str:
@@ -227,6 +250,57 @@ def _complex(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def is_plain_h5(path: Path) -> bool:
+    """An HDF5 ``.h5``/``.hdf5`` that is neither ISMRMRD (checked first) nor a dynmri file (``kspace``, ``recon``)."""
+    if path.suffix.lower() not in (".h5", ".hdf5") or not path.is_file():
+        return False
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return "kspace" not in f and "recon" not in f
+    except OSError:
+        return False
+
+
+def h5_videos(path: Path, key: str | None) -> tuple[str, tuple, np.dtype]:
+    """``(name, shape, dtype)`` of the videos dataset of a plain HDF5 file: ``key``, or its only
+    root dataset; it must be 4-D ``(S, T, H, W)`` numbers (complex: native or compound real/imag)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            names = [k for k in f.keys() if isinstance(f[k], h5py.Dataset)]
+            if key is None and len(names) != 1:
+                raise DataError(f"{path}: holds {len(names)} datasets ({', '.join(names)}); choose one with a key")
+            key = key if key is not None else names[0]
+            if key not in names:
+                raise DataError(f"{path}: no dataset {key!r} (found: {', '.join(names)})")
+            shape, dtype = f[key].shape, f[key].dtype
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read HDF5 ({exc}); the file may be truncated") from exc
+    if not (np.issubdtype(dtype, np.number) or (dtype.names and {"real", "imag"} <= set(dtype.names))):
+        raise DataError(f"{path}: dataset {key!r} must hold numbers, got dtype {dtype}")
+    if len(shape) != 4:
+        raise DataError(f"{path}: dataset {key!r} must be [nsamples, nt, nx, ny], got shape {tuple(shape)}")
+    return key, tuple(shape), dtype
+
+
+def h5_read(path: Path, key: str, index=()) -> np.ndarray:
+    """``f[key][index]`` of an HDF5 file, compound real/imag made complex (complex64 or float32)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            a = f[key][index]
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read dataset {key!r} ({exc}); the file may be truncated") from exc
+    if a.dtype.names and {"real", "imag"} <= set(a.dtype.names):
+        a = a["real"] + 1j * a["imag"]
+    return a.astype(np.complex64) if np.iscomplexobj(a) else a.astype(np.float32)
+
+
+
 class H5Store(VideoStore):
     """One 4-D dataset ``(S, T, H, W)`` (real, complex or compound real/imag) of a plain HDF5
     file; ``key`` names it (the only dataset at the root when None)."""
@@ -234,16 +308,12 @@ class H5Store(VideoStore):
     kind = "h5"
 
     def __init__(self, path: str | Path, key: str | None = None):
-        from dynmri.data.sources import h5_videos
-
         path = Path(path)
         key, shape, _ = h5_videos(path, key)
         super().__init__(shape, [f"sample{i}" for i in range(shape[0])], meta={"source": str(path)}, files=[path])
         self.path, self.key = path, key
 
     def _read(self, s, t0, t1):
-        from dynmri.data.sources import h5_read
-
         self.check_file(self.path)
         return h5_read(self.path, self.key, (s, slice(t0, t1)))
 
@@ -392,34 +462,6 @@ def _index_frames(groups: dict, ds, series: str, path: Path) -> None:
         key = (series, _slice_key(ds))
         t = float(getattr(ds, "TriggerTime", getattr(ds, "InstanceNumber", len(groups.get(key, [])))))
         groups.setdefault(key, []).append((t, path, None))
-
-
-# ----------------------------------------------------------------------------------- opening
-def open_store(spec: str | Path, *, key: str | None = None, coil: str = "SingleCoil", **load) -> VideoStore:
-    """The streaming store of ``spec``: a ``.npz``, a plain HDF5 ``.h5``, a CMRxRecon root or
-    ``.mat`` (v7.3), or a DICOM folder. Sources that cannot be read lazily (the phantom, raw
-    scanner files) are loaded: :class:`ArrayStore` of :func:`~dynmri.data.sources.load_source`
-    (``load``: its phantom options ``frames``, ``size``, ``n_phantoms``, ``seed``)."""
-    from dynmri.data.sources import _is_scanner_file, is_plain_h5
-
-    path = Path(spec)
-    if str(spec) == "phantom" or not path.exists() or _is_scanner_file(path):
-        from dynmri.data.sources import load_source
-
-        return ArrayStore.from_source(load_source(str(spec), key=key, coil=coil, **load))
-    if path.is_file() and path.suffix.lower() == ".npz":
-        return NpzStore(path, key)
-    if is_plain_h5(path):
-        return H5Store(path, key)
-    if path.is_dir() and any((path / c).is_dir() for c in ("SingleCoil", "MultiCoil")):
-        from dynmri.data.cmrxrecon import find_files
-
-        return MatStore(find_files(path, coil))
-    if path.is_file() and path.suffix.lower() == ".mat":
-        return MatStore([path])
-    if path.is_dir():
-        return DicomStore(path)
-    raise DataError(f"{spec}: unsupported data source (expected 'phantom', a DICOM folder, a .npz, a .h5, a CMRxRecon root or a .mat)")
 
 
 def window_coil_maps(coil_images: np.ndarray, eps: float = 1e-8) -> np.ndarray:

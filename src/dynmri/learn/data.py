@@ -42,8 +42,8 @@ from dynmri.physics.nufft import NonCartesianMRI
 
 def _store(cfg: TrainConfig):
     """The source of ``cfg`` as a :class:`~dynmri.data.streaming.VideoStore` (lazy with ``stream``)."""
-    from dynmri.data.sources import load_source
-    from dynmri.data.streaming import ArrayStore, open_store
+    from dynmri.data.sources import load_source, open_store
+    from dynmri.data.streaming import ArrayStore
 
     coil = "MultiCoil" if cfg.coils > 1 else "SingleCoil"  # CMRxRecon roots hold both
     load = dict(frames=cfg.phantom_frames, size=(cfg.phantom_size, cfg.phantom_size), n_phantoms=cfg.n_phantoms, seed=cfg.seed, coil=coil)
