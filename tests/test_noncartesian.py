@@ -368,4 +368,4 @@ def test_cuda_learn_trajectory_and_noncartesian_reconstruction(tmp_path):
     for method in ("zero-filled", "lps"):
         gpu = run_method(acq, method, CSConfig(n_iter=3), device="cuda")[0]
         cpu = run_method(acq, method, CSConfig(n_iter=3), device="cpu")[0]
-        assert np.linalg.norm(gpu - cpu) / np.linalg.norm(cpu) < 1e-4, method
+        assert np.linalg.norm(gpu - cpu) / np.linalg.norm(cpu) < 1e-3, method
