@@ -225,7 +225,7 @@ class FrameNUFFT:
     def refresh(self) -> None:
         check_trajectory(self.k)
         samples = self._samples()
-        for dev, ops in self._ops.items():
+        for dev, ops in list(self._ops.items()):
             if dev.type == "cpu":
                 for op, kt in zip(ops, samples, strict=True):
                     _set_samples(op, kt)
