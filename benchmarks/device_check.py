@@ -172,7 +172,7 @@ def step_ddp(args, cuda: bool, data: str) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         _run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}",
-              *_train_cmd(args, data, Path(tmp) / "run", "cuda", 2, args.steps)[1:]], args.timeout)
+              *_train_cmd(args, data, Path(tmp) / "run", "cuda", 2, args.steps)], args.timeout)  # ... -m dynmri train ...
         secs = time.perf_counter() - t0
     return f"{n} GPUs: 2 epochs x {args.steps} steps in {secs:.1f} s (with start-up)"
 
