@@ -249,6 +249,17 @@ ROWS = [
     ([*LEARN, "--data", "cine", "--out", "cine"], "--out cine is the --data cine"),
 ]
 
+# ---- issue 15 (devices): --device / --precision on benchmark, demo and learn-trajectory --------------------
+# A device this machine lacks is refused before anything is written; "cuda" and "cuda:3" only where no CUDA exists.
+DEVICE_COMMANDS = [[*BENCH, "--out", "b"], ["demo", "--frames", "2", "--out", "d"], [*LEARN, "--out", "lt"]]
+ROWS += [(args[:-2] + ["--device", "cuda:99", *args[-2:]], "device 'cuda:99': this machine has") for args in DEVICE_COMMANDS]
+ROWS += [(args[:-2] + ["--device", "gpu", *args[-2:]], "device must be one of auto, cpu, cuda, cuda:N, got 'gpu'") for args in DEVICE_COMMANDS]
+ROWS += [(args[:-2] + ["--precision", "fp16", *args[-2:]], "precision must be one of fp32, bf16, got 'fp16'") for args in DEVICE_COMMANDS[:2]]
+if not torch.cuda.is_available():
+    ROWS += [(args[:-2] + ["--device", spec, *args[-2:]], f"device '{spec}': this machine has no CUDA device")
+             for args in DEVICE_COMMANDS for spec in ("cuda", "cuda:3")]
+# ---- end of the issue-15 devices block -------------------------------------------------------------------------
+
 
 def _snapshot(root: Path) -> dict[str, str]:
     """Every path under ``root`` (links not followed): a link's target, a file's hash, or a folder."""

@@ -263,3 +263,109 @@ def test_training_paradigms_run_on_the_nufft_physics(loss_name):
     assert torch.isfinite(value)
     value.backward()
     assert any(p.grad is not None for p in net.parameters())
+
+
+# --------------------------------------------------------------------------- CUDA (cufinufft)
+
+
+def _cuda_nufft() -> bool:
+    from dynmri.physics.nufft import _cufinufft_available
+
+    return torch.cuda.is_available() and _cufinufft_available()
+
+
+needs_cuda_nufft = pytest.mark.skipif(not _cuda_nufft(), reason="needs a CUDA device and mri-nufft's cufinufft backend (cufinufft, cupy)")
+
+
+def test_nufft_backend_follows_the_device_and_names_what_to_install_for_cuda(monkeypatch):
+    """Runs anywhere: the backend choice happens before any CUDA call."""
+    import dynmri.physics.nufft as nufft
+
+    assert nufft.nufft_backend("cpu") == nufft.nufft_backend(torch.device("cpu")) == "finufft"
+    monkeypatch.setattr(nufft, "_cufinufft_available", lambda: False)
+    with pytest.raises(ParameterError, match=r"'cuda:1' need mri-nufft's cufinufft backend .*not installed: pip install cufinufft"):
+        nufft.nufft_backend("cuda:1")
+    monkeypatch.setattr(nufft, "_cufinufft_available", lambda: True)
+    assert nufft.nufft_backend("cuda") == "cufinufft"
+    with pytest.raises(ParameterError, match="run on cpu or cuda, got device 'meta'"):
+        nufft.nufft_backend("meta")
+
+
+def _pair(dtype, coils: bool):
+    """The same operator on the CPU and on CUDA, and a random image and k-space (CPU)."""
+    T, n = 3, 24
+    k = radial(5, 2 * n, T).to(dtype)
+    g = torch.Generator().manual_seed(0)
+    maps = torch.randn(4, n, n, dtype=COMPLEX[dtype], generator=g) if coils else None
+    cpu, gpu = NonCartesianMRI(k, (n, n), maps), NonCartesianMRI(k, (n, n), maps, device="cuda")
+    x = torch.randn(2, 2, T, n, n, dtype=dtype, generator=g)
+    y = torch.randn(cpu.A(x).shape, dtype=dtype, generator=g)
+    return cpu, gpu, x, y
+
+
+COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+
+
+def _close(a, b, dtype) -> bool:
+    return float((a.cpu() - b).norm() / b.norm()) < (1e-10 if dtype == torch.float64 else 1e-4)
+
+
+@needs_cuda_nufft
+@pytest.mark.parametrize("coils", [False, True], ids=["single-coil", "multicoil"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+def test_cuda_nufft_matches_the_cpu_one(dtype, coils):
+    """cufinufft on CUDA tensors: same scale, sign, axis order and dtype as finufft; outputs stay on the GPU."""
+    cpu, gpu, x, y = _pair(dtype, coils)
+    Ax, Ahy = gpu.A(x.cuda()), gpu.A_adjoint(y.cuda())
+    assert Ax.is_cuda and Ahy.is_cuda and Ax.dtype == Ahy.dtype == dtype
+    assert _close(Ax, cpu.A(x), dtype) and _close(Ahy, cpu.A_adjoint(y), dtype)
+    assert _close(gpu.A_dagger_dcomp(y.cuda()), cpu.A_dagger_dcomp(y), dtype)
+
+
+@needs_cuda_nufft
+def test_cuda_nufft_on_the_cartesian_grid_is_the_centred_fft():
+    H, W = 8, 12
+    g0, g1 = torch.arange(-H // 2, H // 2) / H, torch.arange(-W // 2, W // 2) / W
+    k = torch.stack(torch.meshgrid(g0, g1, indexing="ij"), dim=-1).reshape(1, 1, H * W, 2).double()
+    x = torch.randn(1, 2, 1, H, W, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    y = NonCartesianMRI(k, (H, W), device="cuda").A(x.cuda()).cpu()
+    z = torch.complex(x[:, 0], x[:, 1])
+    ref = torch.fft.fftshift(torch.fft.fft2(torch.fft.ifftshift(z, dim=(-2, -1)), norm="ortho"), dim=(-2, -1))
+    assert torch.allclose(torch.complex(y[:, 0], y[:, 1]), ref.reshape(1, 1, -1), atol=1e-8)
+
+
+@needs_cuda_nufft
+@pytest.mark.parametrize("which", ["forward", "adjoint"])
+def test_cuda_trajectory_and_image_gradients_match_the_cpu_ones(which):
+    grads = {}
+    for dev in ("cpu", "cuda"):
+        k = radial(3, 16, 2).double().to(dev).requires_grad_(True)
+        k2 = (k.detach() * 0.9).requires_grad_(True)  # refresh() re-plans on the new samples
+        g = torch.Generator().manual_seed(1)
+        img = torch.randn(2, 2, 16, 16, dtype=torch.complex128, generator=g).to(dev).requires_grad_(True)
+        w = torch.randn(2, 2, 48, dtype=torch.complex128, generator=g).to(dev)
+        nufft = FrameNUFFT(k, (16, 16))
+        nufft.k = k2
+        nufft.refresh()
+        out = (nufft.op(img) * w).real.sum() if which == "forward" else (nufft.adj_op(w) * img.conj()).imag.sum()
+        out.backward()
+        assert k2.grad.device.type == img.grad.device.type == dev
+        grads[dev] = (k2.grad.cpu(), img.grad.cpu())
+    for a, b in zip(grads["cuda"], grads["cpu"], strict=True):
+        assert torch.allclose(a, b, rtol=1e-8, atol=1e-8)
+
+
+@needs_cuda_nufft
+def test_cuda_learn_trajectory_and_noncartesian_reconstruction(tmp_path):
+    from dynmri.config import CSConfig, LearnTrajectoryConfig, SimulateConfig
+    from dynmri.data.acquire import simulate_from_config
+    from dynmri.learn.trajectory import learn_trajectory
+    from dynmri.recon.run import run_method
+
+    res = learn_trajectory(LearnTrajectoryConfig(steps=3, batch=2, device="cuda"))
+    assert np.isfinite(res["losses"]).all() and res["trajectory"].shape[-1] == 2
+    acq = simulate_from_config(SimulateConfig(trajectory="radial-golden", accel=4, frames=4, size=32))
+    for method in ("zero-filled", "lps"):
+        gpu = run_method(acq, method, CSConfig(n_iter=3), device="cuda")[0]
+        cpu = run_method(acq, method, CSConfig(n_iter=3), device="cpu")[0]
+        assert np.linalg.norm(gpu - cpu) / np.linalg.norm(cpu) < 1e-3, method

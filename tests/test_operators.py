@@ -1,7 +1,9 @@
 """Shared operator tests: ONE list of operator cases, every PHYSICS entry (single- and multi-coil
 non-Cartesian too) and every regularisation operator of dynmri.optim.linops, and the tests
 every case must pass: adjointness (float64, float32), autograd gradient = adjoint, dtype and
-device preserved, and (where it holds) the isometry A^H A = I."""
+device preserved, and (where it holds) the isometry A^H A = I. Where CUDA exists, adjointness,
+gradient and device run there too (non-Cartesian on cufinufft, skipped with the reason when it is
+not installed)."""
 
 from __future__ import annotations
 
@@ -93,6 +95,15 @@ def _adjoint_error(op, x: torch.Tensor, y: torch.Tensor) -> float:
     return float((lhs - rhs).abs() / (Ax.norm() * y.double().norm()))
 
 
+def _skip_without_backend(case: Case, device: str) -> None:
+    """Non-Cartesian rows on CUDA need mri-nufft's cufinufft backend (skipped, with the reason, without it)."""
+    if device != "cpu" and case.registry == "noncartesian":
+        from dynmri.physics.nufft import CUFINUFFT_HINT, _cufinufft_available
+
+        if not _cufinufft_available():
+            pytest.skip(f"non-Cartesian on CUDA needs cufinufft: {CUFINUFFT_HINT}")
+
+
 def _randn(shape, dtype, seed: int, device="cpu") -> torch.Tensor:
     return torch.randn(shape, dtype=dtype, generator=torch.Generator().manual_seed(seed)).to(device)
 
@@ -108,6 +119,7 @@ def test_every_operator_is_enrolled():
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_adjointness_float64(case, device):
     """<A x, y> = <x, A^H y> to (nearly) machine precision, and the output shape."""
+    _skip_without_backend(case, device)
     op = case.build(device, torch.float64, False)
     x = _randn(case.x_shape, torch.float64, 1, device)
     assert tuple(op.A(x).shape) == case.y_shape
@@ -122,12 +134,14 @@ def test_adjointness_float32(case):
     assert _adjoint_error(op, x, y) < 1e-6  # measured: below 3e-9
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_gradient_is_the_adjoint(case):
+def test_gradient_is_the_adjoint(case, device):
     """autograd of 0.5 ||A x - y||^2 equals A^H (A x - y)."""
-    op = case.build("cpu", torch.float64, False)
-    x = _randn(case.x_shape, torch.float64, 5).requires_grad_(True)
-    y = op.A(_randn(case.x_shape, torch.float64, 6))
+    _skip_without_backend(case, device)
+    op = case.build(device, torch.float64, False)
+    x = _randn(case.x_shape, torch.float64, 5, device).requires_grad_(True)
+    y = op.A(_randn(case.x_shape, torch.float64, 6, device))
     (0.5 * (op.A(x) - y).pow(2).sum()).backward()
     expected = op.A_adjoint(op.A(x.detach()) - y)
     assert torch.allclose(x.grad, expected, atol=1e-10)
@@ -145,6 +159,7 @@ def test_dtype_is_preserved(case, dtype):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_device_is_preserved(case, device):
+    _skip_without_backend(case, device)
     op = case.build(device, torch.float32, False)
     Ax = op.A(_randn(case.x_shape, torch.float32, 8, device))
     assert Ax.device.type == device

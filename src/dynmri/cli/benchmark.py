@@ -12,6 +12,8 @@ from dynmri.config import BenchmarkConfig, CSConfig, DemoConfig
 
 _D = DemoConfig()
 _B = BenchmarkConfig()
+DEVICE_HELP = "auto | cpu | cuda | cuda:N: where the data, operators and networks run (default: auto, the first CUDA device if any)."
+PRECISION_HELP = "fp32 | bf16: bf16 runs the networks under autocast (operators and FFTs stay float32) (default: fp32)."
 
 DEMO_EPILOG = (
     "Examples:\n\n"
@@ -23,6 +25,7 @@ BENCHMARK_EPILOG = (
     "Examples:\n\n"
     "  dynmri benchmark --data ../shared/data/sunnybrook-ep-cine/E774S5-shortAxis --accel 4,8,16 --out bench\n\n"
     "  dynmri benchmark --data phantom --accel 8 --methods zero-filled,lps --iters 50 --out bench-phantom\n\n"
+    "  dynmri benchmark --data phantom --accel 8 --methods zero-filled --models crnn-ddei-sunnybrook-8x --device cuda --precision bf16 --out bench-gpu\n\n"
     "Runs on the held-out test slices (dynmri.data.sources.test_split: 30 % of the slices or subjects,\n"
     "seed 0); the phantom uses 4 seeded phantoms, all of them test data."
 )
@@ -38,17 +41,22 @@ def demo(
     crop: int | None = typer.Option(_D.crop, help="Centre crop."),
     seed: int = typer.Option(_D.seed, help="Seed."),
     networks: bool = typer.Option(_D.networks, help="Also run the shipped networks ('dynmri weights')."),
+    device: str = typer.Option(_D.device, help=DEVICE_HELP),
+    precision: str = typer.Option(_D.precision, help=PRECISION_HELP),
     threads: int | None = typer.Option(None, help="torch threads."),
 ):
     """Simulate an 8x acquisition, reconstruct with every method and shipped network, print a
     table, write videos and figures."""
     from dynmri.cli.outputs import check_output_folder, locked
     from dynmri.config import load_config
+    from dynmri.devices import resolve_device
     from dynmri.eval.benchmark import DEMO_WRITES, run_demo
 
     set_threads(threads)
     t_start = time.perf_counter()
-    cfg = load_config(DemoConfig, None, data=data, accel=accel, frames=frames, slices=slices, crop=crop, seed=seed, networks=networks)
+    cfg = load_config(DemoConfig, None, data=data, accel=accel, frames=frames, slices=slices, crop=crop, seed=seed, networks=networks,
+                      device=device, precision=precision)
+    resolve_device(cfg.device)  # a device this machine lacks fails before anything is written
     check_output_folder(out, DEMO_WRITES, [("--data", cfg.data)])
     with locked(out):
         typer.echo(run_demo(cfg, out))
@@ -67,17 +75,21 @@ def benchmark(
     crop: int | None = typer.Option(None, help=f"Centre crop (pixels); 0 for none {default(_B.crop)}."),
     iters: int | None = typer.Option(None, help=f"Iterations of iterative methods {default(CSConfig().n_iter)}."),
     seed: int | None = typer.Option(None, help=f"Seed for phase and masks {default(_B.seed)}."),
+    device: str | None = typer.Option(None, help=DEVICE_HELP),
+    precision: str | None = typer.Option(None, help=PRECISION_HELP),
     config: Path | None = typer.Option(None, help="YAML file overriding BenchmarkConfig fields (flags override the file)."),
     threads: int | None = typer.Option(None, help="torch threads."),
 ):
     """Every method x acceleration on held-out data: mean +- std PSNR/SSIM/NMSE, time, frames/s."""
     from dynmri.cli.outputs import check_output_folder, locked
     from dynmri.config import load_config
+    from dynmri.devices import resolve_device
     from dynmri.eval.benchmark import BENCHMARK_WRITES, run_benchmark
 
     set_threads(threads)
     cfg = load_config(BenchmarkConfig, config, data=data, accel=floats(accel), methods=names(methods), networks=names(networks),
-                      mask=mask, frames=frames, crop=crop, iters=iters, seed=seed)
+                      mask=mask, frames=frames, crop=crop, iters=iters, seed=seed, device=device, precision=precision)
+    resolve_device(cfg.device)  # a device this machine lacks fails before anything is written
     inputs = [("--data", cfg.data), ("--config", config), *(("--models", n) for n in cfg.networks)]
     check_output_folder(out, BENCHMARK_WRITES, inputs)
     with locked(out):

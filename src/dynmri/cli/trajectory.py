@@ -47,6 +47,7 @@ def learn_trajectory_cmd(
     raster: float | None = typer.Option(None, help="Gradient raster time (s)."),
     fov: float | None = typer.Option(None, help="Field of view (m)."),
     seed: int | None = typer.Option(None, help="Seed."),
+    device: str | None = typer.Option(None, help="auto | cpu | cuda | cuda:N (default: auto; CUDA needs mri-nufft's cufinufft backend)."),
     compare: bool = typer.Option(True, help="Compare with radial golden-angle and spiral on the test split."),
     config: Path | None = typer.Option(None, help="YAML overriding LearnTrajectoryConfig."),
     threads: int | None = typer.Option(None, help="torch threads."),
@@ -54,11 +55,12 @@ def learn_trajectory_cmd(
     """Learn a k-space trajectory through the NUFFT, projected on gradient/slew limits at every step."""
     from dynmri.cli.outputs import check_output_folder, locked
     from dynmri.config import LearnTrajectoryConfig, load_config
-    from dynmri.learn.trajectory import learn_and_compare
+    from dynmri.learn.trajectory import learn_and_compare, trajectory_device
 
     set_threads(threads)
     cfg = load_config(LearnTrajectoryConfig, config, data=data, accel=accel, init=init, steps=steps, lr=lr, batch=batch,
-                      decimation=decimation, crop=crop, gmax=gmax, smax=smax, raster=raster, fov=fov, seed=seed)
+                      decimation=decimation, crop=crop, gmax=gmax, smax=smax, raster=raster, fov=fov, seed=seed, device=device)
+    trajectory_device(cfg.device)  # a missing device or GPU backend fails before anything is read or written
     check_output_folder(out, WRITES, [("--data", cfg.data), ("--config", config)])
     check_trajectory_config(cfg)
     with locked(out):

@@ -9,6 +9,11 @@ SSIM, NMSE per frame of the magnitudes, mean and std over slices and frames). Ro
 PSNR curves, comparison videos and figures are written with :mod:`dynmri.eval.report` and
 :mod:`dynmri.eval.figures`.
 
+Devices: :func:`run_benchmark` and :func:`run_demo` run every reconstruction on ``cfg.device``
+(:func:`dynmri.devices.resolve_device`, checked before anything is written) and the networks at
+``cfg.precision`` (``bf16``: autocast around the networks only, the operators stay float32);
+:func:`run_grid` and :func:`iter_runs` take ``device`` and ``precision`` (default: the CPU, fp32).
+
 Examples
 --------
 >>> from dynmri.config import CSConfig, SimulateConfig
@@ -28,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from dynmri.config import BenchmarkConfig, CSConfig, DemoConfig, SimulateConfig, load_config
+from dynmri.devices import check_precision
 from dynmri.errors import ParameterError
 from dynmri.recon.methods import applicable, method_names
 from dynmri.recon.run import NETWORK, RunStats, network_method, run_method, takes_config
@@ -96,11 +102,15 @@ def network_entries(specs: Iterable[str], taken: Iterable[str] = ()) -> list[Ent
     return entries
 
 
-def iter_runs(acq, entries: Iterable[Entry], progress: bool = False):
-    """Yield ``(entry, recon, stats)`` for every entry that applies to ``acq``, in order."""
+def iter_runs(acq, entries: Iterable[Entry], progress: bool = False, *, device="cpu", precision: str = "fp32"):
+    """Yield ``(entry, recon, stats)`` for every entry that applies to ``acq``, in order, run on
+    ``device`` with the networks at ``precision`` (:func:`dynmri.recon.run.run_method`)."""
+    check_precision(precision)
     for e in entries:
         if e.applies_to(acq):
-            recon, stats = run_method(acq, e.method, e.config, progress=progress)
+            # fp32 is run_method's default; only networks run under autocast
+            extra = {"precision": precision} if precision != "fp32" and e.method.startswith(NETWORK) else {}
+            recon, stats = run_method(acq, e.method, e.config, progress=progress, device=str(device), **extra)
             yield e, recon, stats
 
 
@@ -118,8 +128,10 @@ def score_row(entry: Entry, acq, recon: np.ndarray, stats: RunStats, accel: floa
 
 
 def run_grid(sim: SimulateConfig, accels: Iterable[float], entries: Sequence[Entry], *, progress: bool = False,
-             on_row: Callable[[dict], None] | None = None, on_acquisition: Callable | None = None) -> GridResult:
-    """Simulate ``sim`` at every acceleration and score every applicable entry on it.
+             on_row: Callable[[dict], None] | None = None, on_acquisition: Callable | None = None, device="cpu",
+             precision: str = "fp32") -> GridResult:
+    """Simulate ``sim`` at every acceleration and score every applicable entry on it (on ``device``,
+    networks at ``precision``: :func:`iter_runs`).
 
     ``on_row(row)`` is called after each run; ``on_acquisition(R, acq, recons, rows)`` after each
     acceleration with its reconstructions ``{label: (S, T, H, W)}`` and rows.
@@ -133,7 +145,7 @@ def run_grid(sim: SimulateConfig, accels: Iterable[float], entries: Sequence[Ent
         if i == 0:
             check_accelerations(sim, accels[1:], acq)
         recons, rows = {}, []
-        for e, recon, stats in iter_runs(acq, entries, progress):
+        for e, recon, stats in iter_runs(acq, entries, progress, device=device, precision=precision):
             row, m = score_row(e, acq, recon, stats, r)
             rows.append(row)
             res.curves.setdefault(r, {})[e.label] = m["per_frame"]["psnr"]
@@ -196,9 +208,11 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, *, progress: bool = Tru
     only when every run has finished, then written: a failed benchmark leaves no folder.
     ``log`` gets :func:`progress_line` of every run as it finishes.
     """
+    from dynmri.devices import resolve_device
     from dynmri.fileio import exclusive_lock
 
     cfg = cfg.validate()
+    device = resolve_device(cfg.device)
     cs = load_config(CSConfig, None, n_iter=cfg.iters)
     entries = method_entries(cfg.methods, cs)
     slices = benchmark_slices(cfg.data)
@@ -208,11 +222,12 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, *, progress: bool = Tru
     comparisons = {}
     with exclusive_lock(out):
         res = run_grid(sim, cfg.accel, entries, progress=progress, on_row=None if log is None else lambda row: log(progress_line(row)),
-                       on_acquisition=lambda r, acq, recons, rows: comparisons.__setitem__(r, (best_panels(acq, recons, rows), acq.target[0])))
-        return _write_benchmark(Path(out), cfg, cs, slices, res, comparisons)
+                       on_acquisition=lambda r, acq, recons, rows: comparisons.__setitem__(r, (best_panels(acq, recons, rows), acq.target[0])),
+                       device=device, precision=cfg.precision)
+        return _write_benchmark(Path(out), cfg, cs, slices, res, comparisons, device)
 
 
-def _write_benchmark(out: Path, cfg: BenchmarkConfig, cs: CSConfig, slices: str, res: GridResult, comparisons: dict) -> str:
+def _write_benchmark(out: Path, cfg: BenchmarkConfig, cs: CSConfig, slices: str, res: GridResult, comparisons: dict, device) -> str:
     """The files of :func:`run_benchmark` (each atomically); returns the Markdown table."""
     import torch
 
@@ -222,10 +237,11 @@ def _write_benchmark(out: Path, cfg: BenchmarkConfig, cs: CSConfig, slices: str,
     for r, (panels, reference) in comparisons.items():
         save_comparison(out / f"comparison_{r:g}x.gif", panels, reference=reference)
     write_csv(out / "results.csv", res.rows)
-    write_json(out / "results.json", {"data": cfg.data, "slices": slices, "rows": res.rows,
-                                      "per_frame_psnr": {f"{r:g}": c for r, c in res.curves.items()}})
+    write_json(out / "results.json", {"data": cfg.data, "slices": slices, "device": str(device), "precision": cfg.precision,
+                                      "rows": res.rows, "per_frame_psnr": {f"{r:g}": c for r, c in res.curves.items()}})
+    where = f"{torch.get_num_threads()} thread(s)" if device.type == "cpu" else str(device)
     title = (f"{cfg.data}: test slices {slices}, {cfg.frames} frames, crop {cfg.crop}, {cfg.mask} mask, seed {cfg.seed}, "
-             f"{cs.n_iter} iterations, {torch.get_num_threads()} thread(s)")
+             f"{cs.n_iter} iterations, {where}" + (", networks in bf16" if cfg.precision == "bf16" else ""))
     table = benchmark_table(res.rows, title)
     write_markdown(out / "results.md", table)
     for r, c in res.curves.items():
@@ -260,18 +276,20 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, progress: bool = True) -> str:
     and figures of :func:`save_demo_figures`; returns the Markdown table.
 
     ``out`` is locked while in use and created only when every reconstruction has finished: a
-    failed demo leaves no folder."""
+    failed demo leaves no folder. Runs on ``cfg.device``, the networks at ``cfg.precision``."""
     from dynmri.data.acquire import simulate_from_config
+    from dynmri.devices import resolve_device
     from dynmri.eval.metrics import evaluate
     from dynmri.eval.report import metrics_table
     from dynmri.fileio import exclusive_lock
 
     cfg = cfg.validate()
+    device = resolve_device(cfg.device)
     sim = SimulateConfig(data=cfg.data, accel=cfg.accel, mask=cfg.mask, frames=cfg.frames, seed=cfg.seed, crop=cfg.crop,
                          slices=cfg.slices, size=cfg.size).validate()
     with exclusive_lock(out):
         acq = simulate_from_config(sim)
-        runs = list(iter_runs(acq, demo_entries(acq, cfg.networks), progress))
+        runs = list(iter_runs(acq, demo_entries(acq, cfg.networks), progress, device=device, precision=cfg.precision))
         rows = {e.label: evaluate(recon, acq.target) for e, recon, _ in runs}
         title = f"{cfg.data}, {acq.meta['mask_kind']} mask, R = {acq.meta['achieved_acceleration']:.2f}, {acq.kspace.shape[0]} slice(s) x {cfg.frames} frames"
         table = metrics_table(rows, title)

@@ -17,6 +17,11 @@ moves). At the end of every stage the trajectory is scored on 32 fixed *training
 the best one is kept (the stochastic loss alone is too noisy to tell). **Every iterate is projected** onto :math:`\mathcal C`
 (constraints scaled by the current decimation, so that the interpolated readout is feasible),
 and the result is checked sample by sample at full resolution.
+
+Devices: ``cfg.device`` (:func:`dynmri.devices.resolve_device`) holds the training frames, the
+control points, Adam's state, the batch generator and the NUFFTs (cufinufft on CUDA); the
+Voronoi weights are computed by SciPy on the host from the current trajectory (a few kB per
+step), and the projection runs where the control points are.
 """
 
 from __future__ import annotations
@@ -44,6 +49,24 @@ def interpolate(p: torch.Tensor, n: int) -> torch.Tensor:
     if p.shape[1] == n:
         return p
     return F.interpolate(p.permute(0, 2, 1), size=n, mode="linear", align_corners=True).permute(0, 2, 1)
+
+
+def trajectory_device(spec: str) -> torch.device:
+    """The device of ``--device spec`` for trajectory learning (:func:`dynmri.devices.resolve_device`):
+    ``auto`` picks CUDA only where mri-nufft's cufinufft backend is installed, else the CPU; an
+    explicit CUDA device without it is a :class:`ParameterError` saying what to install."""
+    from dynmri.devices import resolve_device
+    from dynmri.physics.nufft import nufft_backend
+
+    dev = resolve_device(spec)
+    if dev.type == "cuda":
+        try:
+            nufft_backend(dev)
+        except ParameterError:
+            if spec != "auto":
+                raise
+            return torch.device("cpu")
+    return dev
 
 
 def split_frames(cfg: LearnTrajectoryConfig, split: str) -> np.ndarray:
@@ -83,18 +106,20 @@ def dcomp_recon(k: torch.Tensor, images: torch.Tensor, method: str = "voronoi") 
 
     shape = tuple(images.shape[-2:])
     nufft = FrameNUFFT(k[None], shape)
-    w = density(k.detach(), shape, method).to(images.real.dtype)
+    w = density(k.detach(), shape, method).to(images.device, images.real.dtype)
     return nufft.adj_op(nufft.op(images[:, None]) * w[None])[:, 0]
 
 
 def learn_trajectory(cfg: LearnTrajectoryConfig, out: Path | None = None, progress: bool = False) -> dict:
     """Run the optimisation; returns ``{"trajectory": (S, Ns, 2), "losses": [...], "snapshots": [...],
     "violations": {...}}`` and, with ``out``, writes ``trajectory.npz``, ``evolution.gif``,
-    ``loss.png``, ``waveforms.png`` and ``summary.json`` there (atomically)."""
+    ``loss.png``, ``waveforms.png`` and ``summary.json`` there (atomically). Runs on
+    :func:`trajectory_device` of ``cfg.device`` (checked before anything is read or written)."""
     from tqdm.auto import tqdm
 
     cfg.validate()
-    frames = torch.from_numpy(split_frames(cfg, "train")).to(torch.complex64)
+    device = trajectory_device(cfg.device)
+    frames = torch.from_numpy(split_frames(cfg, "train")).to(device, torch.complex64)
     if frames.shape[-2] != frames.shape[-1]:
         raise ParameterError(f"learn-trajectory needs square images, got {tuple(frames.shape[-2:])}")
     learner = _TrajectoryLearner(cfg, frames)
@@ -121,11 +146,11 @@ class _TrajectoryLearner:
         from dynmri.physics.nufft import FrameNUFFT
         from dynmri.sampling.trajectories import make_trajectory, project_to_limits
 
-        self.cfg, self.frames, self.n = cfg, frames, frames.shape[-1]
-        self.k0 = make_trajectory(cfg.init, self.n, cfg.accel, 1, n_samples=cfg.n_samples)[0]  # (S, Ns, 2)
+        self.cfg, self.frames, self.n, dev = cfg, frames, frames.shape[-1], frames.device
+        self.k0 = make_trajectory(cfg.init, self.n, cfg.accel, 1, n_samples=cfg.n_samples)[0].to(dev)  # (S, Ns, 2)
         self.Ns, self.d, self.lr = self.k0.shape[1], cfg.decimation, cfg.lr
         self.per_stage = max(1, cfg.steps // (int(math.log2(self.d)) + 1))
-        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.gen = torch.Generator(dev).manual_seed(cfg.seed)
         p = interpolate(self.k0, n_control(self.Ns, self.d)).clone()
         self.proj_state: dict = {}
         with torch.no_grad():
@@ -133,9 +158,9 @@ class _TrajectoryLearner:
         self.p = p.requires_grad_(True)
         self.opt = torch.optim.Adam([self.p], lr=self.lr)
         self.nufft = FrameNUFFT(interpolate(self.p.detach(), self.Ns)[None], (self.n, self.n))
-        self.losses, self.snapshots = [], [self._full().numpy().copy()]
+        self.losses, self.snapshots = [], [self._full().cpu().numpy().copy()]
         # model selection on a fixed set of *training* frames: the best stage's trajectory is kept
-        self.sel = frames[torch.randperm(frames.shape[0], generator=torch.Generator().manual_seed(cfg.seed + 1))[:32]]
+        self.sel = frames[torch.randperm(frames.shape[0], generator=torch.Generator().manual_seed(cfg.seed + 1))[:32].to(dev)]
         self.stage_losses: list[float] = []
         self.best = {"k": None, "loss": math.inf}
         self._score_stage(self._full())
@@ -184,8 +209,8 @@ class _TrajectoryLearner:
         k = interpolate(self.p, self.Ns)
         self.nufft.k = k[None]
         self.nufft.refresh()
-        w = density(k.detach(), (n, n), cfg.density)
-        idx = torch.randint(self.frames.shape[0], (cfg.batch,), generator=self.gen)
+        w = density(k.detach(), (n, n), cfg.density).to(k.device)
+        idx = torch.randint(self.frames.shape[0], (cfg.batch,), generator=self.gen, device=k.device)
         x = self.frames[idx][:, None]  # (B, 1, H, W)
         loss = image_loss(self.nufft.adj_op(self.nufft.op(x) * w[None]), x, cfg.objective)
         self.opt.zero_grad()
@@ -197,7 +222,7 @@ class _TrajectoryLearner:
                                            state=self.proj_state, fallback=before))
         self.losses.append(float(loss.detach()))
         if (step + 1) % cfg.snapshot_every == 0 or step + 1 == cfg.steps:
-            self.snapshots.append(self._full().numpy().copy())
+            self.snapshots.append(self._full().cpu().numpy().copy())
 
     def finish(self) -> dict:
         """Score the last stage, project the best stage's readouts at full rate, check the limits."""
@@ -212,27 +237,29 @@ class _TrajectoryLearner:
         viol = violations(k, n, lim)
         if viol["gradient_violations"] or viol["slew_violations"] or viol["outside_box"]:
             raise ParameterError(f"the learned trajectory violates the limits: {viol}")
-        return {"trajectory": k.numpy(), "losses": self.losses, "snapshots": self.snapshots, "violations": viol,
-                "stage_losses": self.stage_losses, "selected_loss": self.best["loss"], "image_size": n, "init": self.k0.numpy()}
+        return {"trajectory": k.cpu().numpy(), "losses": self.losses, "snapshots": self.snapshots, "violations": viol,
+                "stage_losses": self.stage_losses, "selected_loss": self.best["loss"], "image_size": n, "init": self.k0.cpu().numpy()}
 
 
 def compare(cfg: LearnTrajectoryConfig, trajectories: dict[str, np.ndarray], cg_iters: int = 0) -> dict:
     """PSNR/SSIM (dynmri.eval.metrics, per frame, peak = reference max) of the density-compensated
     adjoint (and of ``cg_iters`` CG least-squares iterations) on the **test** slices, and the peak
-    gradient/slew relative to the limits, for each trajectory ``(S, Ns, 2)``."""
+    gradient/slew relative to the limits, for each trajectory ``(S, Ns, 2)``; on ``cfg.device``."""
     from dynmri.eval.metrics import evaluate
     from dynmri.sampling.trajectories import violations
 
-    test = torch.from_numpy(split_frames(cfg, "test")).to(torch.complex64)
+    device = trajectory_device(cfg.device)
+    test = torch.from_numpy(split_frames(cfg, "test")).to(device, torch.complex64)
+    ref = test.cpu().numpy()[None]
     n = test.shape[-1]
     rows = {}
     for name, k in trajectories.items():
-        kt = torch.as_tensor(k).float()
+        kt = torch.as_tensor(k).float().to(device)
         with torch.no_grad():
             rec = dcomp_recon(kt, test, cfg.density)
-        row = {f"dcomp_{m}": v for m, v in _means(evaluate(rec.numpy()[None], test.numpy()[None])).items()}
+        row = {f"dcomp_{m}": v for m, v in _means(evaluate(rec.cpu().numpy()[None], ref)).items()}
         if cg_iters:
-            row |= {f"cg_{m}": v for m, v in _means(evaluate(_cg(kt, test, cg_iters).numpy()[None], test.numpy()[None])).items()}
+            row |= {f"cg_{m}": v for m, v in _means(evaluate(_cg(kt, test, cg_iters).cpu().numpy()[None], ref)).items()}
         v = violations(kt, n, cfg.limits)
         row |= {"samples": int(kt.shape[0] * kt.shape[1]), "gradient_ratio": v["gradient_ratio"],
                 "slew_ratio": v["slew_ratio"], "violations": v["gradient_violations"] + v["slew_violations"] + v["outside_box"]}

@@ -1,4 +1,4 @@
-r"""Dynamic non-Cartesian MRI: one NUFFT per frame, on mri-nufft's finufft backend.
+r"""Dynamic non-Cartesian MRI: one NUFFT per frame, on mri-nufft's finufft (CPU) or cufinufft (CUDA) backend.
 
 Shapes
 ------
@@ -27,6 +27,11 @@ module imports deepinv and ``paired_batch=True`` gives wrong trajectory gradient
 but the last, so dynmri computes both gradients itself with one operator per frame; pipe density
 with ``density="pipe"`` picks the GPU backend, so :func:`density` calls the finufft one.
 
+Devices: the backend follows the tensors (:func:`nufft_backend`): finufft on the CPU, cufinufft on
+CUDA (torch tensors handed to it through DLPack, no copy to the host), with the same scale, sign,
+axis order and gradients; a CUDA tensor without cufinufft installed is one :class:`ParameterError`
+saying what to install. The trajectory itself (a few kB) is set through the host.
+
 Examples
 --------
 >>> import torch
@@ -51,37 +56,89 @@ from dynmri.errors import ParameterError, ShapeError
 from dynmri.physics.base import PHYSICS, MRIOperator
 from dynmri.sampling.trajectories import check_trajectory  # noqa: F401  (re-exported)
 
-# mri-nufft's finufft operator is (1 / sqrt(4 H W)) sum_r x e^{-i w.r}: this makes it 1 / sqrt(HW)
+# mri-nufft's operators (finufft and cufinufft) are (1 / sqrt(4 H W)) sum_r x e^{-i w.r}: this makes them 1 / sqrt(HW)
 _MRINUFFT_SCALE = 2.0
 
+CUFINUFFT_HINT = "pip install cufinufft cupy-cuda12x (cupy-cuda13x for CUDA 13), or pip install 'mri-nufft[cufinufft]'"
+"""What to install for non-Cartesian operators on CUDA."""
 
-def _make_op(samples: np.ndarray, shape: tuple[int, int]):
-    from mrinufft.operators.interfaces.finufft import MRIfinufft
 
+def _cufinufft_available() -> bool:
+    try:
+        from mrinufft.operators.interfaces.cufinufft import MRICufiNUFFT
+    except ImportError:  # pragma: no cover - mri-nufft always ships the interface module
+        return False
+    return bool(MRICufiNUFFT.available)
+
+
+def nufft_backend(device) -> str:
+    """The mri-nufft backend for tensors on ``device``: ``"finufft"`` on the CPU, ``"cufinufft"`` on CUDA.
+
+    Raises
+    ------
+    ParameterError
+        Another device type, or CUDA without cufinufft and cupy installed (the message says what
+        to install).
+    """
+    dev = torch.device(device)
+    if dev.type == "cpu":
+        return "finufft"
+    if dev.type != "cuda":
+        raise ParameterError(f"non-Cartesian operators run on cpu or cuda, got device {str(dev)!r}")
+    if not _cufinufft_available():
+        raise ParameterError(f"non-Cartesian operators on {str(dev)!r} need mri-nufft's cufinufft backend (cufinufft and cupy), "
+                             f"which is not installed: {CUFINUFFT_HINT}; or use --device cpu")
+    return "cufinufft"
+
+
+def _device_key(device) -> torch.device:
+    """``device`` with its CUDA index filled in (``cuda`` -> ``cuda:0`` on device 0)."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())
+    return dev
+
+
+def _make_op(samples: np.ndarray, shape: tuple[int, int], device: torch.device):
+    """One mri-nufft operator of ``samples (M, 2)`` (cycles) on ``device`` (finufft or cufinufft)."""
+    eps = 1e-12 if samples.dtype == np.float64 else 1e-6
+    samples = np.ascontiguousarray(samples)
     with warnings.catch_warnings():  # "Samples will be rescaled to [-pi, pi)": intended, we pass cycles
         warnings.simplefilter("ignore")
-        eps = 1e-12 if samples.dtype == np.float64 else 1e-6
-        return MRIfinufft(np.ascontiguousarray(samples), shape, squeeze_dims=True, eps=eps)
+        if nufft_backend(device) == "finufft":
+            from mrinufft.operators.interfaces.finufft import MRIfinufft
+
+            return MRIfinufft(samples, shape, squeeze_dims=True, eps=eps)
+        from mrinufft.operators.interfaces.cufinufft import MRICufiNUFFT
+
+        with torch.cuda.device(device):  # mri-nufft makes its device current: restore torch's afterwards
+            return MRICufiNUFFT(samples, shape, squeeze_dims=True, eps=eps, gpu_device_id=device.index)
 
 
-def _set_samples(op, samples: np.ndarray) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        op.update_samples(np.ascontiguousarray(samples))
+def _cuda(op) -> bool:
+    return op.backend == "cufinufft"
 
 
 def _forward(op, z: torch.Tensor) -> torch.Tensor:
-    """``z (K, H, W)`` complex -> ``(K, M)`` with the orthonormal scale."""
+    """``z (K, H, W)`` complex -> ``(K, M)`` with the orthonormal scale (on ``z``'s device)."""
+    if _cuda(op):
+        with torch.cuda.device(z.device):
+            out = torch.stack([op.op(zi.contiguous()).reshape(-1) for zi in z])
+        return out.to(z.dtype) * _MRINUFFT_SCALE
     cd = op.cpx_dtype
-    out = [np.asarray(op.op(np.ascontiguousarray(zi.detach().cpu().numpy().astype(cd)))).reshape(-1) for zi in z]
-    return torch.from_numpy(np.stack(out)).to(z.device, z.dtype) * _MRINUFFT_SCALE
+    out = [np.asarray(op.op(np.ascontiguousarray(zi.detach().numpy().astype(cd)))).reshape(-1) for zi in z]
+    return torch.from_numpy(np.stack(out)).to(z.dtype) * _MRINUFFT_SCALE
 
 
 def _adjoint(op, y: torch.Tensor) -> torch.Tensor:
-    """``y (K, M)`` complex -> ``(K, H, W)``."""
+    """``y (K, M)`` complex -> ``(K, H, W)`` (on ``y``'s device)."""
+    if _cuda(op):
+        with torch.cuda.device(y.device):
+            out = torch.stack([op.adj_op(yi.contiguous()).reshape(op.shape) for yi in y])
+        return out.to(y.dtype) * _MRINUFFT_SCALE
     cd = op.cpx_dtype
-    out = [np.asarray(op.adj_op(np.ascontiguousarray(yi.detach().cpu().numpy().astype(cd)))).reshape(op.shape) for yi in y]
-    return torch.from_numpy(np.stack(out)).to(y.device, y.dtype) * _MRINUFFT_SCALE
+    out = [np.asarray(op.adj_op(np.ascontiguousarray(yi.detach().numpy().astype(cd)))).reshape(op.shape) for yi in y]
+    return torch.from_numpy(np.stack(out)).to(y.dtype) * _MRINUFFT_SCALE
 
 
 def _coords(shape, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,7 +165,7 @@ class _FrameNUFFT(torch.autograd.Function):
     @staticmethod
     def forward(ctx, inp, k, op, adjoint: bool):
         ctx.save_for_backward(inp)
-        ctx.op, ctx.adjoint = op, adjoint
+        ctx.op, ctx.adjoint, ctx.k_device = op, adjoint, k.device
         return _adjoint(op, inp) if adjoint else _forward(op, inp)
 
     @staticmethod
@@ -117,7 +174,7 @@ class _FrameNUFFT(torch.autograd.Function):
         op, adj = ctx.op, ctx.adjoint
         gin = (_forward(op, g) if adj else _adjoint(op, g)) if ctx.needs_input_grad[0] else None
         gk = (_dk(op, g, inp) if adj else _dk(op, inp, g)) if ctx.needs_input_grad[1] else None
-        return gin, gk, None, None
+        return gin, None if gk is None else gk.to(ctx.k_device), None, None
 
 
 class FrameNUFFT:
@@ -126,6 +183,10 @@ class FrameNUFFT:
     :meth:`op` and :meth:`adj_op` take complex ``(K, T, H, W)`` / ``(K, T, M)``; gradients flow
     to the inputs and to ``self.k`` when it requires grad. :meth:`refresh` re-plans after ``k``
     changed in place (trajectory learning).
+
+    The operators run where the inputs are (:func:`nufft_backend`: finufft on the CPU,
+    cufinufft on CUDA); those of ``k``'s device are planned at construction (so a missing GPU
+    backend fails there), those of another device on its first input.
     """
 
     def __init__(self, k: torch.Tensor, shape: tuple[int, int]):
@@ -134,8 +195,8 @@ class FrameNUFFT:
         check_trajectory(k)
         self.k = k
         self.shape = tuple(int(s) for s in shape)
-        dt = np.float64 if k.dtype == torch.float64 else np.float32
-        self.ops = [_make_op(kt.detach().cpu().numpy().reshape(-1, 2).astype(dt), self.shape) for kt in k]
+        self._ops: dict[torch.device, list] = {}
+        self.ops_on(k.device)
 
     @property
     def frames(self) -> int:
@@ -145,17 +206,46 @@ class FrameNUFFT:
     def n_samples(self) -> int:
         return self.k.shape[1] * self.k.shape[2]
 
+    @property
+    def ops(self) -> list:
+        """The operators (one per frame) on the trajectory's device."""
+        return self.ops_on(self.k.device)
+
+    def _samples(self) -> list[np.ndarray]:
+        dt = np.float64 if self.k.dtype == torch.float64 else np.float32
+        return [kt.reshape(-1, 2).astype(dt) for kt in self.k.detach().cpu().numpy()]
+
+    def ops_on(self, device) -> list:
+        """The operators (one per frame) on ``device``, planned on first use."""
+        dev = _device_key(device)
+        if dev not in self._ops:
+            self._ops[dev] = [_make_op(kt, self.shape, dev) for kt in self._samples()]
+        return self._ops[dev]
+
     def refresh(self) -> None:
         check_trajectory(self.k)
-        dt = np.float64 if self.k.dtype == torch.float64 else np.float32
-        for op, kt in zip(self.ops, self.k, strict=True):
-            _set_samples(op, kt.detach().cpu().numpy().reshape(-1, 2).astype(dt))
+        samples = self._samples()
+        for dev, ops in list(self._ops.items()):
+            if dev.type == "cpu":
+                for op, kt in zip(ops, samples, strict=True):
+                    _set_samples(op, kt)
+            else:  # cufinufft's update_samples casts to float32 whatever the plan's precision: plan anew
+                self._ops[dev] = [_make_op(kt, self.shape, dev) for kt in samples]
 
     def op(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.stack([_FrameNUFFT.apply(z[:, t], self.k[t].reshape(-1, 2), self.ops[t], False) for t in range(self.frames)], dim=1)
+        ops = self.ops_on(z.device)
+        return torch.stack([_FrameNUFFT.apply(z[:, t], self.k[t].reshape(-1, 2), ops[t], False) for t in range(self.frames)], dim=1)
 
     def adj_op(self, y: torch.Tensor) -> torch.Tensor:
-        return torch.stack([_FrameNUFFT.apply(y[:, t], self.k[t].reshape(-1, 2), self.ops[t], True) for t in range(self.frames)], dim=1)
+        ops = self.ops_on(y.device)
+        return torch.stack([_FrameNUFFT.apply(y[:, t], self.k[t].reshape(-1, 2), ops[t], True) for t in range(self.frames)], dim=1)
+
+
+def _set_samples(op, samples: np.ndarray) -> None:
+    """New samples ``(M, 2)`` (cycles) for a finufft operator."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        op.update_samples(np.ascontiguousarray(samples))
 
 
 def _trajectory_tensor(trajectory) -> torch.Tensor:
@@ -189,6 +279,9 @@ class NonCartesianMRI(MRIOperator, LinearPhysics):
     density_weights : torch.Tensor, optional
         ``(T, M)``; used only by :meth:`A_dagger_dcomp` (``A`` and ``A_adjoint`` stay adjoint).
     device : torch.device or str, optional
+        Where the trajectory (and coil maps) live and the NUFFTs are planned: the CPU (finufft) or
+        a CUDA device (cufinufft, :func:`nufft_backend`). Inputs on another device get operators
+        of their own, planned on first use.
 
     ``A``: ``(B, 2, T, H, W) -> (B, 2, [N,] T, M)``; ``A_adjoint`` the exact adjoint;
     ``A_dagger_dcomp(y)`` the density-compensated adjoint :math:`A^H D y`. ``multicoil`` is
@@ -199,9 +292,12 @@ class NonCartesianMRI(MRIOperator, LinearPhysics):
 
     def __init__(self, trajectory, img_size, coil_maps=None, density_weights=None, device=None):
         super().__init__()
-        self.nufft = FrameNUFFT(_trajectory_tensor(trajectory), img_size)
+        k = _trajectory_tensor(trajectory)
+        self.nufft = FrameNUFFT(k if device is None else k.to(device), img_size)
         self.img_size = tuple(img_size)
         self.coil_maps = _check_maps(coil_maps, self.img_size)
+        if device is not None and self.coil_maps is not None:
+            self.coil_maps = self.coil_maps.to(device)
         if density_weights is not None:
             density_weights = torch.as_tensor(density_weights)
             shape = (self.nufft.frames, self.nufft.n_samples)
@@ -252,7 +348,9 @@ class NonCartesianMRI(MRIOperator, LinearPhysics):
         Voronoi weights are computed on first use when none were given."""
         if self.density_weights is None:
             self.density_weights = density(self.nufft.k.detach(), self.img_size)
-        return self.A_adjoint(y * self.density_weights.to(y.device, y.dtype))
+        if self.density_weights.device != y.device:  # moved once, not at every call
+            self.density_weights = self.density_weights.to(y.device)
+        return self.A_adjoint(y * self.density_weights.to(y.dtype))
 
 
 @PHYSICS.register("noncartesian", operator=NonCartesianMRI)
@@ -329,7 +427,7 @@ def density(trajectory, shape: tuple[int, int], method: str = "voronoi", n_iter:
         out.append(w)
     w = torch.from_numpy(np.stack(out))
     if method == "pipe":  # arbitrary scale: A^H D A maps a constant image to (on average) itself
-        nufft = FrameNUFFT(k.to(torch.float64), shape)
+        nufft = FrameNUFFT(k.detach().cpu().to(torch.float64), shape)
         ones = torch.ones(1, k.shape[0], *shape, dtype=torch.complex128)
         back = nufft.adj_op(nufft.op(ones) * w[None])
         w = w / back.real.mean(dim=(-2, -1))[0][:, None]
