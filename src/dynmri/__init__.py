@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import importlib
 
+from dynmri._compat import defer_imports
+
 __version__ = "0.1.0"
 
 _SUBMODULES = {"errors", "config", "registry", "fileio", "safeload", "optim", "sampling", "physics", "data", "models", "recon", "eval", "learn"}
@@ -32,5 +34,7 @@ def __getattr__(name: str):
         return importlib.import_module(f"dynmri.{name}")
     raise AttributeError(f"module 'dynmri' has no attribute {name!r}")
 
+
+defer_imports()  # torchvision's models/ops and deepinv's datasets load when used (dynmri._compat)
 
 __all__ = sorted(_SUBMODULES | {"__version__"})
