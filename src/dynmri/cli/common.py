@@ -55,7 +55,7 @@ def friendly_errors(fn):
     return wrapper
 
 
-def expand_inputs(paths, option: str = "input") -> list:
+def expand_inputs(paths, kind: str = "an input") -> list:
     """The input files of a many-file command: each path as given, or, when it does not exist and
     holds a glob character (``*``, ``?``, ``[``, e.g. a quoted ``'data/*.npz'``), the files it
     matches, sorted. Every one must be a readable file (one :class:`~dynmri.errors.DataError`
@@ -79,7 +79,7 @@ def expand_inputs(paths, option: str = "input") -> list:
         if not p.exists():
             raise DataError(f"{p}: file not found")
         if p.is_dir():
-            raise DataError(f"{p}: is a folder, not a {option} file")
+            raise DataError(f"{p}: is a folder, not {kind} file")
         if not os.access(p, os.R_OK):
             raise DataError(f"{p}: cannot read (permission denied)")
     return out

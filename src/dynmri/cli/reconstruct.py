@@ -64,7 +64,7 @@ def reconstruct(
 
     set_threads(threads)
     overrides = {"n_iter": iters, "lam": lam, **parse_assignments(set_ or [], CSConfig, "--set")}
-    inputs = expand_inputs(acquisitions, "acquisition")
+    inputs = expand_inputs(acquisitions, "an acquisition")
     _check_mode(len(inputs), out, out_dir, video, precision, model)
     chosen = method if model is None else network_method(model)
     options = {"config_file": config, "overrides": overrides, "window": window, "overlap": overlap, "auto_tune": auto_tune,
@@ -167,7 +167,7 @@ def evaluate(
     from dynmri.eval.report import metrics_table
     from dynmri.eval.runs import evaluate_file
 
-    inputs = expand_inputs(recons, "reconstruction")
+    inputs = expand_inputs(recons, "a reconstruction")
     if json_out is not None and (out_dir is not None or len(inputs) > 1):
         raise ParameterError("--json writes one file: give one reconstruction, or use --out-dir FOLDER for several")
     if out_dir is not None or len(inputs) > 1 or len(reference) > 1:
@@ -187,7 +187,7 @@ def _evaluate_many(inputs: list[Path], references: list[Path], out_dir: Path | N
     from dynmri.eval.report import metrics_table
     from dynmri.eval.runs import EVALUATE_SUMMARY, batch_outputs, evaluate_files, pair_references
 
-    refs = expand_inputs(references, "reference")
+    refs = expand_inputs(references, "a reference")
     pair_references(inputs, refs)
     outs = summary = None
     if out_dir is not None:
