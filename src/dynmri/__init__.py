@@ -1,7 +1,8 @@
 """dynmri: dynamic MRI (2D+t) reconstruction from undersampled k-space.
 
 Heavy dependencies (torch, deepinv, pydicom, matplotlib) are imported lazily by the
-subpackages that need them, so ``import dynmri`` stays fast. One package per concern, from the
+subpackages that need them, so ``import dynmri`` stays fast; the parts of torchvision and deepinv
+that dynmri never uses load only when something uses them (:func:`dynmri._compat.defer_imports`). One package per concern, from the
 bottom layer up (``docs/architecture.md``):
 
 Subpackages
