@@ -75,6 +75,7 @@ def _arrays(d: Path) -> None:
     np.savez(d / "strings.npz", kspace=np.array(["a", "b"]), mask=acq.mask)
     (d / "demo").mkdir()
     shutil.copy(d / "acq.npz", d / "demo" / "acq.npz")
+    shutil.copy(d / "rec.npz", d / "demo" / "rec.npz")
     (d / "cine").mkdir()  # a (DICOM) data folder
     (d / "folder.npz").mkdir()
     os.symlink("acq.npz", d / "link.npz")
@@ -183,6 +184,41 @@ ROWS = [
     ([*NET, "--window", "0"], "window must be >= 2 frames, got 0"),
     ([*NET, "--overlap", "-1"], "overlap must be >= 0 frames, got -1"),
     ([*NET, "--window", "4", "--overlap", "4"], "overlap must be in [0, window) = [0, 4), got 4"),
+    # reconstruct: many files (--out-dir), all checked before anything is written
+    (["reconstruct", "acq.npz", "rec.npz", "--out", "r.npz"], "--out names one file but 2 acquisitions were given; use --out-dir"),
+    ([*REC, "--out", "r.npz", "--out-dir", "o"], "give --out FILE (one acquisition) or --out-dir FOLDER (any number), not both"),
+    ([*REC], "Missing option '--out' (one acquisition) or '--out-dir' (any number)"),
+    (["reconstruct", "nomatch*.npz", "--out-dir", "o"], "nomatch*.npz: no file matches this pattern"),
+    ([*REC, "missing.npz", "--out-dir", "o"], "missing.npz: file not found"),
+    ([*REC, "cine", "--out-dir", "o"], "cine: is a folder, not an acquisition file"),
+    ([*REC, "./acq.npz", "--out-dir", "o"], "acq.npz and acq.npz would both be written to o/acq.npz"),
+    ([*REC, "demo/acq.npz", "--out-dir", "o"], "acq.npz and demo/acq.npz would both be written to o/acq.npz"),
+    (["reconstruct", "demo/acq.npz", "--out-dir", "demo"], "--out-dir demo would overwrite the input demo/acq.npz"),
+    ([*REC, "--out-dir", "acq.npz"], "--out-dir acq.npz: exists and is not a folder"),
+    ([*REC, "--model", "run", "--out-dir", "run"], "--out-dir run is the --model run"),
+    ([*REC, "--out-dir", "o", "--video", "v.gif"], "--video writes one file"),
+    ([*REC, "rec.npz", "--out-dir", "o"], "rec.npz: missing key 'kspace'"),
+    ([*REC, "object.npz", "--out-dir", "o"], "object.npz: array 'kspace' holds Python objects (a pickle), refused"),
+    ([*REC, "hard.npz", "--method", "fista-owl", "--out-dir", "o"], "fista-owl needs multi-coil k-space"),
+    ([*REC, "hard.npz", "--model", "evil.pt", "--out-dir", "o"], "evil.pt: refused to load"),
+    ([*REC, "hard.npz", "--format", "png", "--out-dir", "o"], "--format 'png': valid formats are file, dicom, nifti"),
+    # reconstruct: --device, --precision
+    ([*REC, "--out", "r.npz", "--device", "tpu"], "device must be one of auto, cpu, cuda, cuda:N, got 'tpu'"),
+    ([*REC, "--out", "r.npz", "--device", "cuda:99"], "device 'cuda:99': this machine has"),
+    *([([*REC, "--out", "r.npz", "--device", "cuda"], "device 'cuda': this machine has no CUDA device"),
+       ([*REC, "--out", "r.npz", "--device", "cuda:3"], "device 'cuda:3': this machine has no CUDA device")]
+      if not torch.cuda.is_available() else []),
+    ([*NET, "--precision", "fp16"], "precision must be one of fp32, bf16, got 'fp16'"),
+    ([*REC, "--out", "r.npz", "--precision", "bf16"], "--precision bf16 applies to networks (--model)"),
+    # evaluate: many files
+    (["evaluate", "rec.npz", "rec.npz", "--reference", "acq.npz", "--json", "m.json"], "--json writes one file"),
+    ([*EVAL, "--out-dir", "o", "--json", "m.json"], "--json writes one file"),
+    ([*EVAL, "--reference", "acq.npz", "--reference", "acq.npz"], "give one for all reconstructions or one per reconstruction (1), got 3"),
+    (["evaluate", "nomatch*.npz", "--reference", "acq.npz"], "nomatch*.npz: no file matches this pattern"),
+    ([*EVAL, "--out-dir", "acq.npz"], "--out-dir acq.npz: exists and is not a folder"),
+    (["evaluate", "rec.npz", "acq.npz", "--reference", "acq.npz", "--out-dir", "o"], "acq.npz: missing key 'recon'"),
+    (["evaluate", "rec.npz", "demo/rec.npz", "--reference", "acq.npz", "--out-dir", "o"], "would both be written to o/rec.json"),
+    (["evaluate", "rec.npz", "--reference", "missing.npz", "--out-dir", "o"], "missing.npz: file not found"),
     # evaluate
     ([*EVAL, "--roi", "1"], "roi must be >= 11 pixels (the SSIM window), got 1"),
     ([*EVAL, "--roi", "64"], "roi must be in 11..32 pixels for these images, got 64"),
@@ -432,3 +468,36 @@ def test_reconstruct_with_a_model_leaves_the_global_rng_alone(inputs, tmp_path):
     assert stats.network["window"] == 2 and (tmp_path / "r.npz").is_file()
     assert torch.equal(torch.get_rng_state(), before)
 
+
+
+# --------------------------------------------------------------------------- many files: a failure mid-run
+
+
+def test_a_file_failing_mid_run_stops_and_keeps_the_finished_outputs(workdir, monkeypatch):
+    """Every input passes the up-front checks; the second one fails while it is reconstructed:
+    exit 2, one error line naming what was kept; the first output stays (atomic), nothing else is
+    written but the summary, which records ok / failed / not run."""
+    import json
+
+    import dynmri.recon.run as run_layer
+    from dynmri.errors import DataError
+
+    shutil.copy(workdir / "acq.npz", workdir / "b.npz")
+    shutil.copy(workdir / "acq.npz", workdir / "c.npz")
+    real, calls = run_layer.run_method, []
+
+    def flaky(acq, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise DataError("b.npz: corrupt beyond what the checks see")
+        return real(acq, *args, **kwargs)
+
+    monkeypatch.setattr(run_layer, "run_method", flaky)
+    res = runner.invoke(app, ["reconstruct", "acq.npz", "b.npz", "c.npz", "--out-dir", "o"])
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
+    assert res.exit_code == 2 and len(errors) == 1 and "Traceback" not in res.output, res.output
+    assert errors[0] == ("error: b.npz: corrupt beyond what the checks see (stopped at b.npz, file 2 of 3; "
+                         "1 finished and kept: o/acq.npz; summary in o/reconstruct-summary.json)")
+    assert sorted(p.name for p in (workdir / "o").iterdir()) == ["acq.npz", "reconstruct-summary.json"]
+    summary = json.loads((workdir / "o" / "reconstruct-summary.json").read_text())
+    assert [f["status"] for f in summary["files"]] == ["ok", "failed", "not run"] and summary["finished"] == 1

@@ -79,6 +79,56 @@ def test_run_method_runs_a_trained_network(acq):
         run_method(multicoil, network_method("crnn-ddei-sunnybrook-8x"))
 
 
+def test_run_method_network_loaded_once_device_and_precision(acq):
+    """``network=`` (loaded once) gives what loading it per call gives; ``precision="bf16"`` runs
+    the network under autocast with its physics in float32 (close to fp32, not equal); bad
+    ``precision``/``device`` and a network loaded for another spec are ParameterErrors."""
+    import torch
+
+    from dynmri.recon.run import LoadedNetwork, load_network
+
+    spec = "crnn-ddei-sunnybrook-8x"
+    net = load_network(spec, "cpu")
+    assert isinstance(net, LoadedNetwork) and net.device == torch.device("cpu") and not net.model.training
+    fresh, _ = run_method(acq, network_method(spec), window=4, overlap=2)
+    shared, stats = run_method(acq, network_method(spec), window=4, overlap=2, network=net)
+    np.testing.assert_array_equal(shared, fresh)
+    assert "precision" not in stats.network  # fp32 records nothing new
+    half, stats = run_method(acq, network_method(spec), window=4, overlap=2, network=net, precision="bf16", device="cpu")
+    assert half.dtype == fresh.dtype and stats.network["precision"] == "bf16" and not np.array_equal(half, fresh)
+    err = np.linalg.norm(half - fresh) / np.linalg.norm(fresh)
+    assert err < 0.05, err  # bf16 keeps ~3 significant digits inside the network
+    zf, _ = run_method(acq, "zero-filled", precision="bf16")  # the registered methods ignore it
+    np.testing.assert_array_equal(zf, run_method(acq, "zero-filled")[0])
+    with pytest.raises(ParameterError, match="precision must be one of fp32, bf16"):
+        run_method(acq, "zero-filled", precision="fp16")
+    with pytest.raises(ParameterError, match="device 'cuda:99': this machine has"):
+        run_method(acq, "zero-filled", device="cuda:99")
+    with pytest.raises(ParameterError, match="was loaded for another method"):
+        run_method(acq, network_method("crnn-ssdu-sunnybrook-8x"), network=net)
+
+
+def test_bf16_physics_runs_in_float32():
+    """Under bf16 autocast the wrapped operator gets float32 input and returns float32 (its FFT
+    never sees bf16); the wrapper keeps the operator's class (dispatch by type)."""
+    import torch
+
+    from dynmri.devices import autocast
+    from dynmri.physics.cartesian import make_physics
+    from dynmri.recon.run import _full_precision_physics
+    from dynmri.sampling.masks import make_mask
+
+    physics = make_physics(make_mask("gaussian", (4, 16, 16), 4, seed=0))
+    cls = type(physics)
+    wrapped = _full_precision_physics(physics, "cpu")
+    x = torch.randn(1, 2, 4, 16, 16, generator=torch.Generator().manual_seed(0))
+    with autocast("bf16", "cpu"):
+        y = wrapped.A(x.bfloat16())
+        back = wrapped.A_adjoint(y)
+    assert type(wrapped) is cls and y.dtype == back.dtype == torch.float32
+    torch.testing.assert_close(y, make_physics(make_mask("gaussian", (4, 16, 16), 4, seed=0)).A(x.bfloat16().float()))
+
+
 def test_run_grid_rows_curves_and_extra_columns():
     from dynmri.eval.benchmark import Entry, method_entries, network_entries, run_grid
 

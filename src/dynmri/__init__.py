@@ -1,7 +1,8 @@
 """dynmri: dynamic MRI (2D+t) reconstruction from undersampled k-space.
 
 Heavy dependencies (torch, deepinv, pydicom, matplotlib) are imported lazily by the
-subpackages that need them, so ``import dynmri`` stays fast. One package per concern, from the
+subpackages that need them, so ``import dynmri`` stays fast; the parts of torchvision and deepinv
+that dynmri never uses load only when something uses them (:func:`dynmri._compat.defer_imports`). One package per concern, from the
 bottom layer up (``docs/architecture.md``):
 
 Subpackages
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import importlib
 
+from dynmri._compat import defer_imports
+
 __version__ = "0.1.0"
 
 _SUBMODULES = {"errors", "config", "registry", "fileio", "safeload", "optim", "sampling", "physics", "data", "models", "recon", "eval", "learn"}
@@ -32,5 +35,7 @@ def __getattr__(name: str):
         return importlib.import_module(f"dynmri.{name}")
     raise AttributeError(f"module 'dynmri' has no attribute {name!r}")
 
+
+defer_imports()  # torchvision's models/ops and deepinv's datasets load when used (dynmri._compat)
 
 __all__ = sorted(_SUBMODULES | {"__version__"})

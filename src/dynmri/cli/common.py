@@ -1,5 +1,6 @@
 """What every command shares: one error line and exit status 2 for expected failures
-(:func:`friendly_errors`), torch threads, and parsers of list options. The checks of output
+(:func:`friendly_errors`), the input files of many-file commands (:func:`expand_inputs`), torch
+threads, and parsers of list options. The checks of output
 paths and the locks are in :mod:`dynmri.cli.outputs`."""
 
 from __future__ import annotations
@@ -52,6 +53,36 @@ def friendly_errors(fn):
             _fail(_os_message(exc))
 
     return wrapper
+
+
+def expand_inputs(paths, kind: str = "an input") -> list:
+    """The input files of a many-file command: each path as given, or, when it does not exist and
+    holds a glob character (``*``, ``?``, ``[``, e.g. a quoted ``'data/*.npz'``), the files it
+    matches, sorted. Every one must be a readable file (one :class:`~dynmri.errors.DataError`
+    otherwise, naming it); nothing is read."""
+    import glob
+    import os
+    from pathlib import Path
+
+    from dynmri.errors import DataError
+
+    out = []
+    for p in map(str, paths):
+        if not os.path.lexists(p) and any(c in p for c in "*?["):
+            matches = sorted(m for m in glob.glob(p) if not os.path.isdir(m))
+            if not matches:
+                raise DataError(f"{p}: no file matches this pattern")
+            out.extend(Path(m) for m in matches)
+        else:
+            out.append(Path(p))
+    for p in out:
+        if not p.exists():
+            raise DataError(f"{p}: file not found")
+        if p.is_dir():
+            raise DataError(f"{p}: is a folder, not {kind} file")
+        if not os.access(p, os.R_OK):
+            raise DataError(f"{p}: cannot read (permission denied)")
+    return out
 
 
 def set_threads(threads: int | None):

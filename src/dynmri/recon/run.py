@@ -160,30 +160,104 @@ def _classical(acq, method: str, config, device: str, progress: bool, callback, 
     return method, one, {"costs": costs, **extra}
 
 
-def _network(acq, spec: str, device: str, window: int | None, overlap: int | None):
-    """``(progress label, per-slice function, stats fields)`` of a trained network."""
+@dataclass
+class LoadedNetwork:
+    """A trained network loaded once (:func:`load_network`) and run on any number of acquisitions
+    (``run_method(acq, network_method(spec), network=loaded)``).
+
+    Attributes
+    ----------
+    spec : str
+        The run folder, ``.pt`` file or shipped name it was loaded from.
+    model : torch.nn.Module
+        The network, on ``device``, in evaluation mode.
+    config : TrainConfig
+        Its training configuration (model, loss, window).
+    device : torch.device
+    seconds : float
+        Time taken to find, load and move the weights.
+    """
+
+    spec: str
+    model: torch.nn.Module
+    config: object
+    device: torch.device
+    seconds: float = 0.0
+
+
+def load_network(spec: str | os.PathLike, device="cpu") -> LoadedNetwork:
+    """Find and load a trained network (run folder, ``.pt`` file or shipped name) onto ``device``
+    once; untrusted files are refused (:func:`dynmri.models.weights.load_trained`)."""
+    from dynmri.devices import resolve_device
     from dynmri.models.weights import load_trained, resolve_weights
+
+    t0 = time.perf_counter()
+    device = resolve_device(device) if isinstance(device, str) else device
+    model, cfg = load_trained(resolve_weights(str(spec)))
+    return LoadedNetwork(str(spec), model.to(device), cfg, device, time.perf_counter() - t0)
+
+
+def _full_precision_physics(physics, device):
+    """``physics`` whose operator calls run in float32 under autocast (:func:`dynmri.devices.full_precision`):
+    a bfloat16 input is cast to float32 first, so FFTs, NUFFTs and data consistency never run in
+    bf16. The methods are replaced on the instance, so ``isinstance`` dispatch is unchanged."""
+    import functools
+
+    from dynmri.devices import full_precision
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            args = [a.float() if torch.is_tensor(a) and a.dtype in (torch.bfloat16, torch.float16) else a for a in args]
+            with full_precision(device):
+                return fn(*args, **kwargs)
+
+        return call
+
+    for name in ("A", "A_adjoint", "A_dagger", "A_dagger_dcomp", "forward", "A_vjp", "prox_l2", "A_adjoint_A", "A_A_adjoint"):
+        if callable(getattr(physics, name, None)):
+            object.__setattr__(physics, name, wrap(getattr(physics, name)))
+    return physics
+
+
+def _network(acq, spec: str, device, window: int | None, overlap: int | None, precision: str = "fp32",
+             loaded: LoadedNetwork | None = None):
+    """``(progress label, per-slice function, stats fields)`` of a trained network (loaded here
+    unless ``loaded`` is given); ``precision="bf16"`` runs it under autocast, its physics in float32."""
+    from dynmri.devices import autocast
     from dynmri.recon.network import sliding_window
 
-    model, cfg = load_trained(resolve_weights(spec))
     if acq.multicoil and acq.coil_maps is None:
         raise ParameterError("networks need single-coil k-space or coil maps")
-    model = model.to(device)
+    if loaded is None:
+        loaded = load_network(spec, device)
+    elif loaded.spec != spec:
+        raise ParameterError(f"network={loaded.spec!r} was loaded for another method than {NETWORK}{spec}")
+    model, cfg = loaded.model.to(device), loaded.config
     window = window or cfg.window
     overlap = window // 2 if overlap is None else overlap
     time_dim = -2 if acq.noncartesian else -3
+    bf16 = precision == "bf16"
 
     def one(y, mask, maps):
-        phys = lambda a, b: acquisition_physics(acq, mask, maps, device, a, b)  # noqa: E731
-        return sliding_window(model, y, phys, acq.frames, window, overlap, time_dim=time_dim)
+        def phys(a, b):
+            p = acquisition_physics(acq, mask, maps, device, a, b)
+            return _full_precision_physics(p, device) if bf16 else p
+
+        with autocast(precision, device):
+            x = sliding_window(model, y, phys, acq.frames, window, overlap, time_dim=time_dim)
+        return x.to(y.dtype) if bf16 else x
 
     info = {"spec": spec, "model": cfg.model, "loss": cfg.loss, "window": window, "overlap": overlap}
+    if bf16:
+        info["precision"] = precision
     return f"{cfg.model}-{cfg.loss}", one, {"network": info}
 
 
 def run_method(acquisition, method: str = "zero-filled", config: CSConfig | dict | None = None, *, progress: bool = False,
-               device: str = "cpu", window: int | None = None, overlap: int | None = None, callback: Callable | None = None,
-               check: bool = True, **options) -> tuple[np.ndarray, RunStats]:
+               device="cpu", precision: str = "fp32", window: int | None = None, overlap: int | None = None,
+               callback: Callable | None = None, check: bool = True, network: LoadedNetwork | None = None,
+               **options) -> tuple[np.ndarray, RunStats]:
     r"""Reconstruct every slice of an acquisition; returns ``(recon, stats)``.
 
     Parameters
@@ -198,6 +272,11 @@ def run_method(acquisition, method: str = "zero-filled", config: CSConfig | dict
         direct methods (zero-filled) and networks.
     progress : bool
         Progress bars: one over slices, and the iterations of iterative methods.
+    device : str or torch.device
+        ``"cpu"`` (default), ``"auto"``, ``"cuda"``, ``"cuda:N"`` (:func:`dynmri.devices.resolve_device`).
+    precision : str
+        ``"fp32"`` or ``"bf16"``: networks under ``torch.autocast``, their operators (FFT, NUFFT,
+        data consistency) in float32 (:mod:`dynmri.devices`); registered methods ignore it.
     window, overlap : int, optional
         Networks only: frames per window (default: the training window) and overlap of
         consecutive windows (default: half a window).
@@ -206,9 +285,10 @@ def run_method(acquisition, method: str = "zero-filled", config: CSConfig | dict
     check : bool
         First raise a :class:`~dynmri.errors.ParameterError` naming what the method needs when it
         does not apply to the data (:func:`check_applicable`); False leaves that to the method.
+    network : LoadedNetwork, optional
+        The network of ``method``, loaded once (:func:`load_network`) for many acquisitions.
     **options
-        Passed on to the method (e.g. ``density_method="pipe"``, or CSConfig fields overriding
-        ``config``). ``device`` is the torch device.
+        Passed on to the method (e.g. ``density_method="pipe"``, CSConfig fields overriding ``config``).
 
     Returns
     -------
@@ -218,23 +298,31 @@ def run_method(acquisition, method: str = "zero-filled", config: CSConfig | dict
         Time, frames per second, per-slice cost history (``stats.costs[s][k]``: cost of
         iteration ``k`` on slice ``s``), the configuration used.
     """
-    import deepinv.physics  # noqa: F401  (its first import, ~2 s, is not reconstruction time)
+    import deepinv.physics  # noqa: F401  (its first import is not reconstruction time)
 
-    source = "the acquisition"
-    if isinstance(acquisition, (str, os.PathLike)):
-        from dynmri.data.files import Acquisition
+    from dynmri.devices import check_precision, resolve_device
 
-        source, acquisition = str(acquisition), Acquisition.load(Path(acquisition))
+    check_precision(precision)
+    device, (source, acquisition) = resolve_device(device) if isinstance(device, str) else device, _source(acquisition)
     if check:
         check_applicable(acquisition, method, source)
     if method.startswith(NETWORK):
-        label, one, fields_ = _network(acquisition, method[len(NETWORK):], device, window, overlap)
+        label, one, fields_ = _network(acquisition, method[len(NETWORK):], device, window, overlap, precision, network)
     else:
         label, one, fields_ = _classical(acquisition, method, config, device, progress, callback, options)
     t0 = time.perf_counter()
     recon = _over_slices(acquisition, one, label, device, progress)
     secs = time.perf_counter() - t0
     return recon, RunStats(method, secs, recon.shape[0] * recon.shape[1], **fields_)
+
+
+def _source(acquisition):
+    """``(name for messages, Acquisition)`` of an acquisition or its file."""
+    if not isinstance(acquisition, (str, os.PathLike)):
+        return "the acquisition", acquisition
+    from dynmri.data.files import Acquisition
+
+    return str(acquisition), Acquisition.load(Path(acquisition))
 
 
 def _over_slices(acq, one: Callable, label: str, device: str, progress: bool) -> np.ndarray:
