@@ -19,7 +19,7 @@ RECONSTRUCT_EPILOG = (
     "  dynmri reconstruct acq.npz --method lps --auto-tune holdout --out lps.npz   (weights and iterations from the data alone)\n\n"
     "  dynmri reconstruct scan.h5 --method lps --coil-maps walsh --out recon --format dicom   (ISMRMRD or twix .dat in, DICOM out)\n\n"
     "Methods: zero-filled, ls (CG / CG-SENSE), fista-wavelet, pogm-wavelet, condatvu-wavelet,\n"
-    "fista-wavelet-tfft, condatvu-wavelet-ttv, lps (low rank + sparse), fista-grouplasso and fista-owl\n"
+    "fista-wavelet-tfft, condatvu-wavelet-ttv, admm-wavelet-ttv, lps (low rank + sparse), fista-grouplasso and fista-owl\n"
     "(calibrationless multi-coil). Weights are relative to the zero-filled image (see dynmri.recon.cs);\n"
     "--set takes any CSConfig field: lam, lam_tfft, lam_ttv, lam_l, lam_s, levels, wavelet, tol, ..."
 )
