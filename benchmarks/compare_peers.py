@@ -19,7 +19,8 @@ What is compared with what:
 
 - *temporal TV*: dynmri's objective is 0.5||Ax - y||^2 + lam ||Psi x||_1 + mu ||D_t x||_1 (sym8,
   3 levels; relative weights, ``CSConfig`` defaults or ``--ttv``), solved by ``condatvu-wavelet-ttv``
-  (the previous solver) and ``admm-wavelet-ttv`` (ADMM, exact x-update). BART ``pics -R T:1024:0:l``
+  (the previous solver) and ``admm-wavelet-ttv`` (ADMM, exact x-update; also at the best
+  ``lam_ttv`` of a small grid on this slice, as BART's and sigpy's second settings). BART ``pics -R T:1024:0:l``
   is temporal TV *without* a wavelet term (ADMM with CG inner steps); ``-R W:3:0:a -R T:1024:0:b``
   adds BART's own spatial wavelet (Daubechies-2, random cycle spinning): the like-for-like row.
   sigpy: temporal TV alone, ``LinearLeastSquares`` with a temporal ``FiniteDifference`` (PDHG).
@@ -27,8 +28,9 @@ What is compared with what:
 - *wavelet*: frame-wise l1-wavelet: dynmri ``fista-wavelet`` vs BART ``pics -R W:3:0:l`` vs sigpy
   ``L1WaveletRecon`` and pysap-mri FISTA frame by frame (same lam and sym8 for pysap-mri).
 
-BART's and sigpy's weights are absolute on their own data scaling, so each is given as two
-settings: the one of the earlier measurement and the best of a small grid on this slice.
+BART's and sigpy's weights are absolute on their own data scaling: BART's temporal TV and
+locally-low-rank rows are given at two settings, the one of the earlier measurement and the best of
+a small grid on this slice (the grids are in the comments of ``BART_*``); sigpy's at its grid best.
 """
 
 from __future__ import annotations
@@ -55,11 +57,12 @@ from dynmri.eval.metrics import evaluate  # noqa: E402
 from dynmri.eval.report import markdown_table, report  # noqa: E402
 from dynmri.recon.run import run_method  # noqa: E402
 
-BART_TTV = ("0.03", "0.005")  # the earlier measurement's weight, the best of 0.002/0.005/0.01/0.03/0.1 here
-BART_W_TTV = ("0.005", "0.01")
+BART_TTV = ("0.03", "0.005")  # the earlier measurement's weight; the best of 0.002/0.003/0.005/0.01/0.03/0.1 here
+BART_W_TTV = ("0.005", "0.01")  # one setting, near the best -R T and -R W weights
 BART_LLR = ("0.01", "0.002")  # earlier measurement; best of 0.002/0.005/0.01/0.02/0.05 here
-BART_WAV = "0.005"
-SIGPY_TTV = 0.01
+BART_WAV = "0.005"  # one setting
+SIGPY_TTV = 0.03  # best of 0.003/0.01/0.03 here (32.23, 35.18, 35.28 dB)
+DYNMRI_TTV_GRID = {"lam_ttv": 0.03}  # best lam_ttv of 0.02/0.03/0.05/0.1 here (lam at its default), like BART's grid rows
 
 
 def _dynmri(acq, method: str, **cfg):
@@ -143,6 +146,8 @@ def rows_for(acq, args, workdir: Path) -> list[tuple[str, str, str, callable]]:
     ttv = dict(kv.split("=") for kv in args.ttv.split(",")) if args.ttv else {}
     ttv = {a: float(v) for a, v in ttv.items()}
     out = [("temporal TV", "dynmri", f"admm-wavelet-ttv {n} it", _dynmri(acq, "admm-wavelet-ttv", n_iter=n, **ttv)) for n in args.admm_iters]
+    grid = ", ".join(f"{a}={v:g}" for a, v in DYNMRI_TTV_GRID.items())
+    out.append(("temporal TV", "dynmri", f"admm-wavelet-ttv 20 it, {grid}", _dynmri(acq, "admm-wavelet-ttv", n_iter=20, **(ttv | DYNMRI_TTV_GRID))))
     out.append(("temporal TV", "dynmri", "condatvu-wavelet-ttv 100 it (previous solver)", _dynmri(acq, "condatvu-wavelet-ttv", **ttv)))
     bart = shutil.which("bart") and bart_runner(k, workdir)
     if not bart:

@@ -391,8 +391,9 @@ def condatvu_wavelet_ttv(y, physics, *, config: CSConfig | None = None, progress
 ADMM_RHO = (0.5, 0.015)
 """ADMM penalties of ``admm-wavelet-ttv`` (temporal differences, wavelet coefficients), in units of
 the Lipschitz constant of the data term (so the iterates scale with the data). Chosen with the default
-weights on Sunnybrook training slices 0, 5, 10 at 8x (12 frames, crop 128) and test slice 4, from
-0.05/0.15/0.5/1.5 x 0.005/0.015/0.05: PSNR after 10 iterations within 0.3 dB of the converged one.
+weights on Sunnybrook training slices 0, 5, 10 at 8x (12 frames, crop 128) and test slice 4, among
+``rho_t`` in 0.05-1.5 and ``rho_w`` in 0.005-0.05: PSNR after 10 iterations within 0.1 dB of the
+converged one there.
 A weaker temporal TV (``lam_ttv`` 0.03) converges faster with ``rho_t`` 0.15 (not a default)."""
 
 ADMM_CG_ITERS = 10
