@@ -157,3 +157,54 @@ def test_coefficient_domain_iteration_equals_the_image_domain_one(acq, method):
     fast = get_method(method)(y, physics, config=cfg)
     slow = cs._synthesis(y, physics, cfg, False, None, solver, method, transform=lambda W: (W, W.adjoint))
     assert torch.allclose(fast, slow, atol=1e-9)
+
+
+def test_admm_x_update_solves_the_normal_equation(acq):
+    """Fast path: x = (A^H A + rho_t D_t^H D_t + rho_w I)^-1 (A^H y + b), exactly (float64)."""
+    from dynmri.optim.linops import TemporalDifference
+    from dynmri.physics.cartesian import make_physics
+    from dynmri.recon.cs import _admm_x_update, _Problem
+
+    y = torch.from_numpy(np.stack((acq.kspace.real, acq.kspace.imag), 1)).double()
+    physics = make_physics(torch.from_numpy(acq.mask).double())
+    prob, Dt = _Problem(y, physics, CSConfig()), TemporalDifference()
+    assert prob._mask is not None
+    b = torch.randn(prob.x0.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    x = _admm_x_update(prob, Dt, 0.7, 0.02)(b.clone(), prob.x0)
+    lhs = physics.A_adjoint(physics.A(x)) + 0.7 * Dt.A_adjoint(Dt.A(x)) + 0.02 * x
+    assert torch.allclose(lhs, prob.x0 + b, atol=1e-9)
+
+
+def test_admm_and_condatvu_ttv_minimise_the_same_objective(acq, acq_mc):
+    """admm-wavelet-ttv (exact x-update; CG x-update with coil maps) reaches the objective of
+    condatvu-wavelet-ttv run ten times longer (speed is measured in benchmarks/compare_peers.py)."""
+    for data in (acq, acq_mc):
+        costs = {}
+        for m, n in (("admm-wavelet-ttv", 300), ("condatvu-wavelet-ttv", 3000)):
+            costs[m, n] = []
+            reconstruct_acquisition(data, m, config=CSConfig(n_iter=n, levels=2, tol=0), callback=lambda k, x, v, c=costs[m, n]: c.append(v))
+        admm, cv = costs["admm-wavelet-ttv", 300], costs["condatvu-wavelet-ttv", 3000]
+        assert admm[-1] <= cv[-1] * (1 + 1e-4)
+
+
+def test_condatvu_ttv_is_unchanged_by_the_shared_setup(acq):
+    """condatvu-wavelet-ttv after moving its set-up into _ttv_problem: the iteration written out."""
+    from dynmri.optim.linops import TemporalDifference
+    from dynmri.optim.prox import modulus, project_linf, soft_threshold
+    from dynmri.optim.wavelets import Wavelet
+    from dynmri.physics.cartesian import make_physics
+    from dynmri.recon.cs import _Problem
+
+    y = torch.from_numpy(np.stack((acq.kspace.real, acq.kspace.imag), 1)).double()
+    physics = make_physics(torch.from_numpy(acq.mask).double())
+    cfg = CSConfig(n_iter=15, levels=2, tol=0)
+    prob, W, Dt = _Problem(y, physics, cfg), Wavelet("sym8", 2), TemporalDifference()
+    lam = cfg.lam * float(modulus(W(prob.x0)).max())
+    mu = cfg.lam_ttv * float(modulus(Dt.A(prob.x0)).max())
+    tau = 0.99 / (prob.lipschitz / 2 + cfg.sigma * 4)
+    x, u = prob.x0, torch.zeros_like(Dt.A(prob.x0))
+    for _ in range(cfg.n_iter):
+        x_new = W.adjoint(soft_threshold(W(x - tau * (prob.grad(x) + Dt.A_adjoint(u))), tau * lam))
+        u = project_linf(u + cfg.sigma * Dt.A(2 * x_new - x), mu)
+        x = x_new
+    assert torch.allclose(get_method("condatvu-wavelet-ttv")(y, physics, config=cfg), x, atol=1e-12)

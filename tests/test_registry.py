@@ -119,9 +119,9 @@ def test_every_family_is_a_registry_filled_at_import():
         DIFFEOS: {"smooth", "cpab"},
         MODELS: {"crnn", "unet", "cascade", "dual-unet-resnet3d", "lps-net"},
         BACKBONES: {"unet", "dual-unet-resnet3d"},
-        SOLVERS: {"fista", "pogm", "condat-vu", "cg"},
+        SOLVERS: {"fista", "pogm", "condat-vu", "admm", "cg"},
         METHODS: {"zero-filled", "dcomp-adjoint", "ls", "fista-wavelet", "pogm-wavelet", "fista-wavelet-tfft", "condatvu-wavelet",
-                  "condatvu-wavelet-ttv", "lps", "fista-grouplasso", "fista-owl"},
+                  "condatvu-wavelet-ttv", "admm-wavelet-ttv", "lps", "fista-grouplasso", "fista-owl"},
         MASKS: {"gaussian", "vd-lines", "equispaced"},
         TRAJECTORIES: {"radial-golden", "radial-tiny-golden", "spiral"},
     }

@@ -21,7 +21,7 @@ RECONSTRUCT_EPILOG = (
     "  dynmri reconstruct 'scans/*.npz' --model crnn-ddei-sunnybrook-8x --out-dir recons --device cuda --precision bf16\n"
     "  (many files, one start-up: the network is loaded once; per-file times in recons/reconstruct-summary.json)\n\n"
     "Methods: zero-filled, ls (CG / CG-SENSE), fista-wavelet, pogm-wavelet, condatvu-wavelet,\n"
-    "fista-wavelet-tfft, condatvu-wavelet-ttv, lps (low rank + sparse), fista-grouplasso and fista-owl\n"
+    "fista-wavelet-tfft, condatvu-wavelet-ttv, admm-wavelet-ttv, lps (low rank + sparse), fista-grouplasso and fista-owl\n"
     "(calibrationless multi-coil). Weights are relative to the zero-filled image (see dynmri.recon.cs);\n"
     "--set takes any CSConfig field: lam, lam_tfft, lam_ttv, lam_l, lam_s, levels, wavelet, tol, ..."
 )

@@ -18,6 +18,7 @@ method                       regulariser                                        
 ``condatvu-wavelet``         :math:`\|\Psi_u x_t\|_1` (undecimated, analysis)      Condat-Vu
 ``fista-wavelet-tfft``       :math:`\|F_t \Psi x\|_1` (space wavelet x time FFT)   FISTA
 ``condatvu-wavelet-ttv``     :math:`\|\Psi x\|_1 + \mu\|D_t x\|_1` (temporal TV)   Condat-Vu
+``admm-wavelet-ttv``         same                                                  ADMM
 ``lps``                      :math:`\|L\|_* + \mu\|F_t S\|_1`, :math:`x = L + S`    FISTA
 ``fista-grouplasso``         :math:`\sum_k \|(\Psi x_n)_k\|_{2,\text{coils}}`      FISTA
 ``fista-owl``                OWL of :math:`\Psi x_n` per band, across coils        FISTA
@@ -349,32 +350,98 @@ def condatvu_wavelet(y, physics, *, config: CSConfig | None = None, progress=Fal
                 x0=prob.x0, grad=prob.grad, terms=[term], lipschitz=prob.lipschitz, sigma=cfg.sigma).x
 
 
-@METHODS.register("condatvu-wavelet-ttv", needs="maps", kwargs_to=_overrides)
-def condatvu_wavelet_ttv(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
-    """Orthogonal wavelet sparsity (exact prox) plus temporal total variation (dual), Condat-Vu."""
+def _ttv_problem(y, physics, cfg: CSConfig, name: str):
+    r"""The problem of the wavelet + temporal-TV methods: ``(prob, W, Dt, keep, lam, mu)``, with
+    :math:`\lambda` relative to :math:`\max|\Psi x_0|` and :math:`\mu` to :math:`\max|D_t x_0|`."""
     from dynmri.optim.linops import TemporalDifference
 
-    cfg = _cfg(config, overrides)
-    _single_or_maps(physics, "condatvu-wavelet-ttv")
+    _single_or_maps(physics, name)
     if y.shape[-3] < 2:
-        raise ShapeError("condatvu-wavelet-ttv needs at least 2 frames")
+        raise ShapeError(f"{name} needs at least 2 frames")
     prob = _Problem(y, physics, cfg)
     W = Wavelet(cfg.wavelet, _levels(cfg, y.shape))
     Dt = TemporalDifference()
     keep = _keep(W, prob.x0, cfg)
     lam = _weight(cfg, cfg.lam, lambda: _max_coeff(W(prob.x0), keep))
     mu = _weight(cfg, cfg.lam_ttv, lambda: float(modulus(Dt.A(prob.x0)).max()))
+    return prob, W, Dt, keep, lam, mu
+
+
+def _ttv_cost(prob: _Problem, W: Wavelet, Dt, keep, lam: float, mu: float):
+    def cost(x):
+        return prob.data_cost(x) + lam * _l1(W(x), keep) + mu * float(modulus(Dt.A(x)).sum())
+
+    return cost
+
+
+@METHODS.register("condatvu-wavelet-ttv", needs="maps", kwargs_to=_overrides)
+def condatvu_wavelet_ttv(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
+    """Orthogonal wavelet sparsity (exact prox) plus temporal total variation (dual), Condat-Vu."""
+    cfg = _cfg(config, overrides)
+    prob, W, Dt, keep, lam, mu = _ttv_problem(y, physics, cfg, "condatvu-wavelet-ttv")
 
     def prox(v, step):
         return W.adjoint(soft_threshold(W(v), step * lam, keep))
 
     term = AnalysisTerm(Dt.A, Dt.A_adjoint, lambda u, s: project_linf(u, mu), norm2=Dt.norm2)
+    return _run(get_solver("condat-vu"), cfg=cfg, cost=_ttv_cost(prob, W, Dt, keep, lam, mu), progress=progress, callback=callback,
+                name="condatvu-wavelet-ttv", x0=prob.x0, grad=prob.grad, terms=[term], lipschitz=prob.lipschitz, prox=prox, sigma=cfg.sigma).x
 
-    def cost(x):
-        return prob.data_cost(x) + lam * _l1(W(x), keep) + mu * float(modulus(Dt.A(x)).sum())
 
-    return _run(get_solver("condat-vu"), cfg=cfg, cost=cost, progress=progress, callback=callback, name="condatvu-wavelet-ttv",
-                x0=prob.x0, grad=prob.grad, terms=[term], lipschitz=prob.lipschitz, prox=prox, sigma=cfg.sigma).x
+ADMM_RHO = (0.5, 0.015)
+"""ADMM penalties of ``admm-wavelet-ttv`` (temporal differences, wavelet coefficients), in units of
+the Lipschitz constant of the data term (so the iterates scale with the data). Chosen with the default
+weights on Sunnybrook training slices 0, 5, 10 at 8x (12 frames, crop 128) and test slice 4, among
+``rho_t`` in 0.05-1.5 and ``rho_w`` in 0.005-0.05: PSNR after 10 iterations within 0.1 dB of the
+converged one there.
+A weaker temporal TV (``lam_ttv`` 0.03) converges faster with ``rho_t`` 0.15 (not a default)."""
+
+ADMM_CG_ITERS = 10
+"""Conjugate-gradient steps per ADMM x-update where :math:`A^H A` is not Fourier-diagonal (coil maps,
+non-Cartesian), warm-started at the current iterate."""
+
+
+def _admm_x_update(prob: _Problem, Dt, rho_t: float, rho_w: float):
+    r"""``solve(b, x)``: :math:`x = (A^H A + \rho_t D_t^H D_t + \rho_w I)^{-1}(A^H y + b)`.
+
+    On the Cartesian fast path :math:`A^H A = F^{-1} D F` with :math:`F` the 2D DFT of each frame,
+    which commutes with :math:`D_t`: the matrix is, at every spatial frequency, a :math:`T \times T`
+    tridiagonal one, solved exactly (:class:`~dynmri.optim.solvers.TemporalTridiagonal`) between
+    one FFT and one inverse FFT. Elsewhere: ``ADMM_CG_ITERS`` conjugate-gradient steps."""
+    from dynmri.optim.solvers import TemporalTridiagonal, conjugate_gradient
+
+    x0 = prob.x0
+    if prob._mask is not None:
+        tri = TemporalTridiagonal(prob._mask + rho_w, rho_t, dim=1).to(x0.dtype)
+
+        def solve(b, x):
+            r = b.add_(x0)
+            z = torch.fft.ifft2(tri.solve(torch.fft.fft2(torch.complex(r[:, 0], r[:, 1]))))
+            return torch.stack((z.real, z.imag), dim=1)
+
+        return solve
+
+    def normal(v):
+        return prob.normal(v) + rho_t * Dt.A_adjoint(Dt.A(v)) + rho_w * v
+
+    return lambda b, x: conjugate_gradient(x, normal, b + x0, ADMM_CG_ITERS).x
+
+
+@METHODS.register("admm-wavelet-ttv", needs="maps", kwargs_to=_overrides)
+def admm_wavelet_ttv(y, physics, *, config: CSConfig | None = None, progress=False, callback=None, **overrides):
+    r"""The objective of ``condatvu-wavelet-ttv`` (same weights), by ADMM with the splits
+    :math:`z_1 = D_t x`, :math:`z_2 = \Psi x` and an exact x-update on the Cartesian fast path
+    (:func:`_admm_x_update`): it converges in far fewer iterations than Condat-Vu, at about the
+    same cost per iteration (one FFT pair, one wavelet analysis and synthesis)."""
+    from dynmri.optim.solvers import SplitTerm
+
+    cfg = _cfg(config, overrides)
+    prob, W, Dt, keep, lam, mu = _ttv_problem(y, physics, cfg, "admm-wavelet-ttv")
+    rho_t, rho_w = (r * prob.lipschitz for r in ADMM_RHO)
+    terms = [SplitTerm(Dt.A, Dt.A_adjoint, lambda v, t: soft_threshold(v, t * mu), rho_t),
+             SplitTerm(W, W.adjoint, lambda v, t: soft_threshold(v, t * lam, keep), rho_w)]
+    return _run(get_solver("admm"), cfg=cfg, cost=_ttv_cost(prob, W, Dt, keep, lam, mu), progress=progress, callback=callback,
+                name="admm-wavelet-ttv", x0=prob.x0, solve=_admm_x_update(prob, Dt, rho_t, rho_w), terms=terms).x
 
 
 @METHODS.register("lps", needs="maps", kwargs_to=_overrides)

@@ -1,7 +1,7 @@
 r"""Ground-truth-free choice of the compressed-sensing weights and of the stopping iteration.
 
 :func:`auto_tune` picks, from the measurements alone, the regularisation weights a method uses
-(:data:`WEIGHTS`: ``lps`` -> ``lam_l, lam_s``; ``condatvu-wavelet-ttv`` -> ``lam, lam_ttv``;
+(:data:`WEIGHTS`: ``lps`` -> ``lam_l, lam_s``; ``condatvu-wavelet-ttv`` and ``admm-wavelet-ttv`` -> ``lam, lam_ttv``;
 ``fista-wavelet-tfft`` -> ``lam_tfft``; the wavelet methods -> ``lam``) on a log grid around
 the configured values, *and* the number of iterations ``n_iter`` among candidates ``iters``.
 Each weight setting is one run to ``max(iters)`` iterations per tuning slice; the solver
@@ -92,6 +92,7 @@ WEIGHTS: dict[str, tuple[str, ...]] = {
     "condatvu-wavelet": ("lam",),
     "fista-wavelet-tfft": ("lam_tfft",),
     "condatvu-wavelet-ttv": ("lam", "lam_ttv"),
+    "admm-wavelet-ttv": ("lam", "lam_ttv"),
     "lps": ("lam_l", "lam_s"),
     "fista-grouplasso": ("lam",),
     "fista-owl": ("lam",),
