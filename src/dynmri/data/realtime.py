@@ -135,9 +135,10 @@ def gated_video(series: RealtimeSeries, bins: int = 20, **kwargs) -> np.ndarray:
 
 
 def lv_area_curve(video: np.ndarray, series: RealtimeSeries) -> np.ndarray:
-    r"""Blood-pool area ``(T,)`` in pixels measured on ``video (T, H, W)`` with the truth's LV
-    centre: inside a disc :math:`D_t` that holds the whole pool and stays inside the epicardium
-    in every frame (radius half-way between the largest pool and the smallest epicardium), each
+    r"""Blood-pool area ``(T,)`` in pixels measured on ``video (T, H, W)``: inside a disc
+    :math:`D_t` around the pool's measured centre (:func:`pool_centre`, so a pool in the wrong
+    place is still measured for its size) that holds the whole pool and stays inside the
+    epicardium (radius half-way between the largest pool and the smallest epicardium), each
     pixel counts its partial-volume fraction
 
     .. math:: a_t = \sum_{p \in D_t} \mathrm{clip}\Big(\frac{|x_t(p)| - m}{b - m}, 0, 1\Big),
@@ -147,8 +148,24 @@ def lv_area_curve(video: np.ndarray, series: RealtimeSeries) -> np.ndarray:
     reference curve)."""
     T, H, W = video.shape
     rows, cols = np.mgrid[0:H, 0:W]
-    d = np.hypot(rows[None] - series.lv_centre[:, 0, None, None], cols[None] - series.lv_centre[:, 1, None, None])
+    c = pool_centre(video, series)
+    d = np.hypot(rows[None] - c[:, 0, None, None], cols[None] - c[:, 1, None, None])
     return (blood_fraction(video, series) * (d <= disc_radius(series))).sum(axis=(1, 2))
+
+
+def pool_centre(video: np.ndarray, series: RealtimeSeries) -> np.ndarray:
+    """Centre ``(T, 2)`` (row, column; pixels) of the blood pool measured on ``video``: the
+    blood-fraction centroid inside a fixed ellipse around the truth's mean LV centre, elongated
+    along the rows by the respiratory range (it never follows the truth frame by frame)."""
+    T, H, W = video.shape
+    rows, cols = np.mgrid[0:H, 0:W].astype(float)
+    c = series.lv_centre.mean(axis=0)
+    r = disc_radius(series)
+    half_range = 0.5 * np.ptp(series.lv_centre[:, 0])
+    inside = ((rows - c[0]) / (r + half_range)) ** 2 + ((cols - c[1]) / r) ** 2 <= 1
+    frac = blood_fraction(video, series) * inside
+    total = np.maximum(frac.sum(axis=(1, 2)), 1e-12)
+    return np.stack([(frac * rows).sum(axis=(1, 2)) / total, (frac * cols).sum(axis=(1, 2)) / total], axis=1)
 
 
 def blood_fraction(video: np.ndarray, series: RealtimeSeries) -> np.ndarray:

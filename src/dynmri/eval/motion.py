@@ -9,9 +9,9 @@ For a series from :func:`dynmri.data.realtime.realtime_series` these metrics loo
   left-ventricle blood-pool area curve (:func:`dynmri.data.realtime.lv_area_curve`, the same
   yardstick on the reconstruction and on the truth), over all frames, the irregular frames, and
   the ectopic beat alone;
-- ``resp_excursion_error``: the peak-to-peak respiratory excursion of the blood pool's centroid
-  (rows, pixels) in the reconstruction minus that of the truth, and ``resp_position_rmse``: the
-  RMS error of that centroid curve.
+- ``resp_excursion_error``: the peak-to-peak respiratory excursion of the blood pool's centre
+  (rows, pixels; :func:`dynmri.data.realtime.pool_centre`) in the reconstruction minus that of
+  the truth, and ``resp_position_rmse``: the RMS error of that curve.
 
 Examples
 --------
@@ -40,26 +40,10 @@ def _psnr(recon: np.ndarray, truth: np.ndarray, peak: float) -> float:
     return float(10 * np.log10(peak**2 / max(float(np.mean((np.abs(recon) - np.abs(truth)) ** 2)), 1e-30)))
 
 
-def pool_centroid_rows(video: np.ndarray, series) -> np.ndarray:
-    """Row of the blood pool's centroid ``(T,)`` (pixels): blood fractions (the yardstick of
-    :func:`~dynmri.data.realtime.lv_area_curve`) weighted inside a fixed ellipse around the mean
-    LV centre, elongated along the rows by the respiratory range (so it never follows the truth)."""
-    from dynmri.data.realtime import blood_fraction, disc_radius
-
-    T, H, W = video.shape
-    rows, cols = np.mgrid[0:H, 0:W].astype(float)
-    c = series.lv_centre.mean(axis=0)
-    r = disc_radius(series)
-    half_range = 0.5 * np.ptp(series.lv_centre[:, 0])
-    inside = ((rows - c[0]) / (r + half_range)) ** 2 + ((cols - c[1]) / r) ** 2 <= 1
-    frac = blood_fraction(video, series) * inside
-    return (frac * rows).sum(axis=(1, 2)) / np.maximum(frac.sum(axis=(1, 2)), 1e-12)
-
-
 def motion_metrics(recon: np.ndarray, series) -> dict:
     """The metrics of the module doc for ``recon (T, H, W)`` (complex or magnitude) against the
     real-time series ``series``."""
-    from dynmri.data.realtime import lv_area_curve
+    from dynmri.data.realtime import lv_area_curve, pool_centre
 
     truth = series.video
     if recon.shape != truth.shape:
@@ -67,7 +51,7 @@ def motion_metrics(recon: np.ndarray, series) -> dict:
     peak = float(np.abs(truth).max())
     irr, ect = series.irregular, series.beat == series.ectopic_beat
     a_rec, a_ref = lv_area_curve(recon, series), lv_area_curve(truth, series)
-    p_rec, p_ref = pool_centroid_rows(recon, series), pool_centroid_rows(truth, series)
+    p_rec, p_ref = pool_centre(recon, series)[:, 0], pool_centre(truth, series)[:, 0]
 
     def rmse(e, sel=slice(None)):
         return float(np.sqrt(np.mean(e[sel] ** 2))) if np.size(e[sel]) else float("nan")
