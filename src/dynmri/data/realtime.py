@@ -189,3 +189,23 @@ def disc_radius(series: RealtimeSeries) -> float:
     rb, ro = series.lv_radius, series.epicardial_radius
     epi_min = np.sqrt(max(ro**2 - rb**2 * (1 - (1 - 0.38 * 1.2) ** 2), 0.0))
     return 0.5 * (1.04 * rb + epi_min)
+
+
+REALTIME_SOURCES = ("phantom-realtime", "phantom-realtime-gated")
+"""``--data`` names of the scenario: the true real-time frames, and the gated cine played back at
+the real-time frame times (what ``supervised-gated`` trains on)."""
+
+
+def realtime_source(spec: str, frames: int, size: tuple[int, int], n_subjects: int, bins: int = 20):
+    """The :class:`~dynmri.data.sources.VideoSource` of ``spec`` (:data:`REALTIME_SOURCES`):
+    subjects ``0 .. n_subjects - 1`` (fixed: no training seed changes them), one group each, so
+    the canonical split is by subject. ``meta`` holds each subject's irregular frames and LV area."""
+    from dynmri.data.sources import VideoSource
+
+    if spec not in REALTIME_SOURCES:
+        raise ParameterError(f"unknown real-time source {spec!r}; valid: {', '.join(REALTIME_SOURCES)}")
+    series = [realtime_series(seed=i, frames=frames, size=size) for i in range(n_subjects)]
+    videos = np.stack([gated_video(s, bins) if spec.endswith("-gated") else s.video for s in series])
+    return VideoSource(videos, [f"subject{i}" for i in range(n_subjects)], np.stack([s.frame_times * 1000 for s in series]),
+                       spec, {"irregular": [np.flatnonzero(s.irregular).tolist() for s in series],
+                              "rr_intervals_s": [s.rr_intervals.round(4).tolist() for s in series]})

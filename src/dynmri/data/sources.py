@@ -1,6 +1,7 @@
 """One entry point for every data source accepted by ``--data``.
 
-``load_source(spec)`` recognises, in this order (first match wins): ``phantom``, a ``.npz``
+``load_source(spec)`` recognises, in this order (first match wins): ``phantom``,
+``phantom-realtime`` and ``phantom-realtime-gated`` (:mod:`dynmri.data.realtime`), a ``.npz``
 file, a CMRxRecon root (a folder with ``SingleCoil`` or ``MultiCoil``), a ``.mat`` file,
 a folder of DICOM files. It returns a :class:`VideoSource`.
 """
@@ -159,6 +160,10 @@ def load_source(
     """
     if spec == "phantom":
         return _phantom(spec, frames, size, seed, n_phantoms)
+    if spec.startswith("phantom-realtime"):
+        from dynmri.data.realtime import realtime_source
+
+        return realtime_source(spec, frames, size, n_phantoms)
     path = Path(spec)
     if not path.exists():
         raise DataError(f"{spec}: no such file or folder (expected 'phantom', a DICOM folder, a .npz, a CMRxRecon root or a .mat)")
