@@ -53,16 +53,25 @@ class PhantomMotion:
 
 @dataclass
 class CardiacPhantom(PhantomMotion):
-    """A phantom video ``(T, H, W)`` complex64 with its motion."""
+    """A phantom video ``(T, H, W)`` complex64 with its motion and the true geometry of the left
+    ventricle's blood pool: its area in pixels ``(T,)`` (the painted ellipse, before
+    anti-aliasing and papillary muscles), its centre ``(T, 2)`` as (row, column) pixel
+    coordinates, its end-diastolic and epicardial radii in pixels along the rows, and the
+    index into ``beat_onsets`` of the ectopic beat (-1: none)."""
 
     video: np.ndarray = None
+    lv_area: np.ndarray = None
+    lv_centre: np.ndarray = None
+    lv_radius: float = 0.0
+    epicardial_radius: float = 0.0
+    ectopic_beat: int = -1
 
 
 def _beats(duration: float, heart_rate: float, rr_std: float, ectopic: bool, rng: np.random.Generator):
     mean_rr = 60.0 / heart_rate
     onsets, rrs, amps = [], [], []
     t = -rng.uniform(0, mean_rr)  # start mid-beat
-    ectopic_at = int(rng.integers(1, 4)) if ectopic else -1
+    ectopic_at = int(rng.integers(1, 4)) if ectopic else -1  # the premature beat's index
     k = 0
     while t < duration:
         if k == ectopic_at:
@@ -77,7 +86,7 @@ def _beats(duration: float, heart_rate: float, rr_std: float, ectopic: bool, rng
         amps.append(amp)
         t += rr
         k += 1
-    return np.array(onsets), np.array(rrs), np.array(amps)
+    return np.array(onsets), np.array(rrs), np.array(amps), ectopic_at if ectopic_at < k else -1
 
 
 def _contraction(times, onsets, rrs, amps):
@@ -137,7 +146,7 @@ def cardiac_phantom(
     rng = np.random.default_rng(seed)  # one stream, drawn in a fixed order: motion, geometry, tissue, shading, phase
     H, W = size
     times = np.arange(frames) * frame_duration
-    onsets, rrs, amps = _beats(times[-1] + frame_duration, heart_rate, rr_std, ectopic, rng)
+    onsets, rrs, amps, ectopic_at = _beats(times[-1] + frame_duration, heart_rate, rr_std, ectopic, rng)
     c = _contraction(times, onsets, rrs, amps)
     period = resp_period * rng.uniform(0.85, 1.15)
     resp = resp_amplitude * np.sin(2 * np.pi * times / period + rng.uniform(0, 2 * np.pi)) + resp_drift * times
@@ -157,7 +166,22 @@ def cardiac_phantom(
         contraction=c,
         respiration=resp,
         video=video.astype(np.complex64),
+        ectopic_beat=ectopic_at,
+        **_lv_geometry(heart, c, resp, H, W),
     )
+
+
+def _lv_geometry(heart, c, resp, H: int, W: int) -> dict:
+    r"""The blood pool painted by :meth:`_Canvas.paint_heart` in pixels: an ellipse of half-axes
+    :math:`1.04\,r_b (W-1)/2` (columns) and :math:`r_b (H-1)/2` (rows), :math:`r_b = r_{b,0}(1 - 0.38 c)`,
+    centred at the heart centre moved by the respiration along the rows."""
+    hc_u, hc_v, r_blood0, r_outer0 = heart
+    r_blood = r_blood0 * (1 - 0.38 * np.asarray(c))
+    area = np.pi * (1.04 * r_blood * (W - 1) / 2) * (r_blood * (H - 1) / 2)
+    rows = (hc_v + np.asarray(resp) + 1) / 2 * (H - 1)
+    cols = np.full_like(rows, (hc_u + 1) / 2 * (W - 1))
+    return {"lv_area": area, "lv_centre": np.stack([rows, cols], axis=1), "lv_radius": r_blood0 * (H - 1) / 2,
+            "epicardial_radius": r_outer0 * (H - 1) / 2}
 
 
 def _t1(a) -> np.ndarray:

@@ -1,6 +1,7 @@
 """One entry point for every data source accepted by ``--data``.
 
-``load_source(spec)`` recognises, in this order (first match wins): ``phantom``, raw scanner
+``load_source(spec)`` recognises, in this order (first match wins): ``phantom``,
+``phantom-realtime`` and ``phantom-realtime-gated`` (:mod:`dynmri.data.realtime`), raw scanner
 data (ISMRMRD ``.h5``, twix ``.dat``), a plain HDF5 ``.h5`` holding one ``(S, T, H, W)`` dataset,
 a ``.npz`` file, a CMRxRecon root (a folder with ``SingleCoil`` or ``MultiCoil``), a ``.mat`` file,
 a folder of DICOM files. It returns a :class:`VideoSource`. ``open_store(spec)`` indexes the same
@@ -179,6 +180,10 @@ def load_source(
     """
     if spec == "phantom":
         return _phantom(spec, frames, size, seed, n_phantoms)
+    if spec.startswith("phantom-realtime"):
+        from dynmri.data.realtime import realtime_source
+
+        return realtime_source(spec, frames, size, n_phantoms)
     path = Path(spec)
     if not path.exists():
         raise DataError(f"{spec}: no such file or folder (expected 'phantom', a DICOM folder, a .npz, a .h5, a CMRxRecon root or a .mat)")

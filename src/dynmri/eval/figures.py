@@ -112,27 +112,54 @@ def save_kt_mask(path: str | Path, mask: np.ndarray, title: str | None = None) -
     return _save_figure(fig, path)
 
 
-def save_xt_profiles(path: str | Path, panels: dict[str, np.ndarray], row: int | None = None) -> Path:
-    """x-t profiles: one image row (default the centre) of each video over time."""
+def _grid(plt, n: int, ncols: int, size: tuple[float, float]):
+    """A figure of ``n`` panels in rows of at most ``ncols``; returns ``(fig, axes)`` with the
+    unused axes hidden."""
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, list(axes.flat[:n])
+
+
+def save_xt_profiles(path: str | Path, panels: dict[str, np.ndarray], row: int | None = None, *, column: int | None = None,
+                     ncols: int = 4, events: np.ndarray | None = None) -> Path:
+    """x-t profiles in a grid (at most ``ncols`` panels a row): one image row (default the
+    centre) of each video ``(T, H, W)`` over time, or with ``column`` one image column (a
+    vertical line: respiration moves along it). ``events (T,)`` bool marks frames (e.g. an
+    irregular beat) with a bracket on the first panel's time axis."""
     plt = _plt()
     first = next(iter(panels.values()))
-    row = first.shape[-2] // 2 if row is None else row
-    fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels), 2.6), squeeze=False)
     vmax = np.abs(first).max()
-    for ax, (name, vid) in zip(axes[0], panels.items(), strict=True):
-        ax.imshow(np.abs(vid[:, row, :]), cmap="gray", aspect="auto", vmin=0, vmax=vmax, interpolation="nearest")
+    row = first.shape[-2] // 2 if row is None else row
+    fig, axes = _grid(plt, len(panels), ncols, (2.6, 2.4))
+    for ax, (name, vid) in zip(axes, panels.items(), strict=True):
+        prof = vid[:, :, column] if column is not None else vid[:, row, :]
+        ax.imshow(np.abs(prof), cmap="gray", aspect="auto", vmin=0, vmax=vmax, interpolation="nearest")
         ax.set_title(name, fontsize=9)
-        ax.set_xlabel("x")
-        ax.set_ylabel("t")
+        ax.set_xlabel("y" if column is not None else "x", fontsize=8)
+        ax.set_ylabel("frame t", fontsize=8)
+        ax.tick_params(labelsize=7)
+    if events is not None and np.any(events):
+        t = np.flatnonzero(events)
+        axes[0].axhspan(t[0] - 0.5, t[-1] + 0.5, xmin=0, xmax=0.04, color="tab:red")
     return _save_figure(fig, path)
 
 
-def save_frame_curves(path: str | Path, curves: dict[str, list[float]], ylabel: str = "PSNR (dB)", title: str | None = None) -> Path:
-    """One line per entry of ``curves`` (a per-frame metric), frames on the x axis."""
+def save_frame_curves(path: str | Path, curves: dict[str, list[float]], ylabel: str = "PSNR (dB)", title: str | None = None,
+                      *, events: np.ndarray | None = None, event_label: str = "irregular beats") -> Path:
+    """One line per entry of ``curves`` (a per-frame metric), frames on the x axis; ``events
+    (T,)`` bool shades the marked frames (e.g. the ectopic beat and its neighbours)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4))
+    if events is not None and np.any(events):
+        t = np.flatnonzero(events)
+        runs = np.split(t, np.flatnonzero(np.diff(t) > 1) + 1)
+        for i, r in enumerate(runs):
+            ax.axvspan(r[0] - 0.5, r[-1] + 0.5, color="tab:red", alpha=0.12, label=event_label if i == 0 else None)
     for name, values in curves.items():
-        ax.plot(range(len(values)), values, marker=".", label=name)
+        ax.plot(range(len(values)), values, marker="." if len(values) <= 60 else None, label=name)
     ax.set_xlabel("frame")
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=7, ncol=2)
