@@ -196,16 +196,15 @@ REALTIME_SOURCES = ("phantom-realtime", "phantom-realtime-gated")
 the real-time frame times (what ``supervised-gated`` trains on)."""
 
 
-def realtime_source(spec: str, frames: int, size: tuple[int, int], n_subjects: int, bins: int = 20):
-    """The :class:`~dynmri.data.sources.VideoSource` of ``spec`` (:data:`REALTIME_SOURCES`):
-    subjects ``0 .. n_subjects - 1`` (fixed: no training seed changes them), one group each, so
-    the canonical split is by subject. ``meta`` holds each subject's irregular frames and LV area."""
-    from dynmri.data.sources import VideoSource
-
+def realtime_source(spec: str, frames: int, size: tuple[int, int], n_subjects: int, bins: int = 20) -> dict:
+    """The fields of the :class:`~dynmri.data.sources.VideoSource` of ``spec``
+    (:data:`REALTIME_SOURCES`): subjects ``0 .. n_subjects - 1`` (fixed: no training seed changes
+    them), one group each, so the canonical split is by subject. ``meta`` holds each subject's
+    irregular frames and RR intervals."""
     if spec not in REALTIME_SOURCES:
         raise ParameterError(f"unknown real-time source {spec!r}; valid: {', '.join(REALTIME_SOURCES)}")
     series = [realtime_series(seed=i, frames=frames, size=size) for i in range(n_subjects)]
     videos = np.stack([gated_video(s, bins) if spec.endswith("-gated") else s.video for s in series])
-    return VideoSource(videos, [f"subject{i}" for i in range(n_subjects)], np.stack([s.frame_times * 1000 for s in series]),
-                       spec, {"irregular": [np.flatnonzero(s.irregular).tolist() for s in series],
-                              "rr_intervals_s": [s.rr_intervals.round(4).tolist() for s in series]})
+    return {"videos": videos, "groups": [f"subject{i}" for i in range(n_subjects)], "frame_times": np.stack([s.frame_times * 1000 for s in series]),
+            "kind": spec, "meta": {"irregular": [np.flatnonzero(s.irregular).tolist() for s in series],
+                                   "rr_intervals_s": [s.rr_intervals.round(4).tolist() for s in series]}}

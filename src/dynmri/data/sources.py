@@ -183,7 +183,7 @@ def load_source(
     if spec.startswith("phantom-realtime"):
         from dynmri.data.realtime import realtime_source
 
-        return realtime_source(spec, frames, size, n_phantoms)
+        return VideoSource(**realtime_source(spec, frames, size, n_phantoms))
     path = Path(spec)
     if not path.exists():
         raise DataError(f"{spec}: no such file or folder (expected 'phantom', a DICOM folder, a .npz, a .h5, a CMRxRecon root or a .mat)")
