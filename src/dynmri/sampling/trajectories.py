@@ -213,6 +213,7 @@ def violations(k: torch.Tensor, n: int, limits: ScannerLimits, rtol: float = 1e-
 _BOX = (-0.5, 0.5 - 1e-6)  # the k-space box the projection keeps to (as the generators' _inside)
 _D1 = ((0, 1), (-1.0, 1.0))  # stencils (sample offsets, coefficients)
 _D2 = ((0, 1, 2), (1.0, -2.0, 1.0))
+_SHRINK, _CENTRED = 50.0, 1.0  # barrier weight divided per stage; Newton decrement that ends a stage (x weight)
 
 
 def _families(ns: int, a: float, b: float, ramp: bool) -> list:
@@ -341,7 +342,7 @@ def _interior_start(z: np.ndarray, fams: list, te: int | None) -> np.ndarray:
 
 def _barrier_projection(z: np.ndarray, a: float, b: float, ramp: bool, te: int | None, n_iter: int, rtol: float) -> np.ndarray:
     r"""Path following on :math:`\min \tfrac12\|k - z\|^2 - \tau \sum \log(\text{slacks})`,
-    :math:`\tau \to 0` by a factor 20 per stage, a few damped Newton steps per stage, until the
+    :math:`\tau \to 0` by a factor ``_SHRINK`` per stage, a few damped Newton steps per stage, until the
     duality gap :math:`\tau m` is below ``rtol`` x the objective (or ``n_iter`` Newton steps, or
     no progress). ``z (S, Ns, 2)``."""
     from scipy.linalg import LinAlgError, solveh_banded
@@ -360,14 +361,14 @@ def _barrier_projection(z: np.ndarray, a: float, b: float, ramp: bool, te: int |
             except (LinAlgError, ValueError):
                 return k
             dec, steps = -(g * dk).reshape(S, -1).sum(1), steps + 1
-            if not np.isfinite(dk).all() or dec.max() <= 1e-2 * tinv or steps >= n_iter:
+            if not np.isfinite(dk).all() or dec.max() <= _CENTRED * tinv or steps >= n_iter:
                 break
             k, moved = _line_search(k, dk, z, fams, tinv, dec)
             if not moved:
                 break
         if tinv * m <= rtol * 0.5 * float(((k - z) ** 2).sum()) + 1e-14 * z.size:
             break
-        tinv /= 20
+        tinv /= _SHRINK
     return k
 
 
