@@ -161,3 +161,13 @@ def test_projection_on_cuda_returns_on_cuda():
     p = project_to_limits(z, N, LIM)
     assert p.device == z.device
     assert_feasible(p.cpu())
+
+
+@pytest.mark.parametrize("te", [None, 3])
+def test_a_failed_readout_would_be_replaced_by_a_constant_one(monkeypatch, te):
+    """The last line of defence: the answer is verified, never returned infeasible."""
+    monkeypatch.setattr(tr, "_barrier_projection", lambda z, *args: np.asarray(z) * 1.5)
+    z = overslew_spiral(0.2, shots=2, samples=50)
+    p = project_to_limits(z, N, LIM, te=te)
+    assert_feasible(p, te=te)
+    assert torch.equal(p, p[:, :1].expand_as(p))

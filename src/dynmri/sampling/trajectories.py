@@ -12,15 +12,19 @@ Hardware: with raster time :math:`\Delta t`, field of view FOV (m), N pixels and
 :math:`\gamma = 42.576` MHz/T, a step :math:`\Delta k` (cycles/pixel) needs gradient
 :math:`G = \Delta k\, N / (\mathrm{FOV}\, \gamma\, \Delta t)` and slew :math:`\Delta G / \Delta t`.
 :func:`project_to_limits` finds the nearest trajectory (in :math:`\ell_2`) whose every readout
-respects :math:`\|G\| \le G_{max}`, :math:`\|\dot G\| \le S_{max}` and the k-space box, by a
-accelerated dual iteration on
+respects :math:`\|G\| \le G_{max}`, :math:`\|\dot G\| \le S_{max}` and the k-space box:
 
-.. math:: \min_k \tfrac12 \|k - z\|^2 + \iota_{\|D_1 k\|_{2,\infty} \le \alpha}
-          + \iota_{\|D_2 k\|_{2,\infty} \le \beta} + \iota_{[-0.5, 0.5)}(k),
+.. math:: \min_k \tfrac12 \|k - z\|^2 \quad\text{s.t.}\quad \|k_{i+1} - k_i\| \le \alpha,\;
+          \|k_{i+1} - 2 k_i + k_{i-1}\| \le \beta,\; k \in [-0.5, 0.5),
 
 :math:`\alpha = \gamma G_{max} \Delta t\, \mathrm{FOV}/N`, :math:`\beta = \gamma S_{max} \Delta t^2
-\mathrm{FOV}/N` (Chauffert et al., IEEE TMI 2016), with a small margin so that the result is
-feasible, not only nearly so. Prephasers and ramps to and from rest are not modelled.
+\mathrm{FOV}/N` (``ScannerLimits.steps``), optionally with the readout starting from rest (``ramp``:
+:math:`G = 0` before the first sample, i.e. :math:`k_{-1} = k_0`, so :math:`\|k_1 - k_0\| \le \beta`)
+and the centre of k-space at sample ``te`` (:math:`k_{te} = 0`). The set is convex and holds the
+constant readouts, so it is never empty; a log-barrier interior-point method with banded Newton
+systems approaches the projection from inside it: the answer is always feasible (Chauffert et
+al., IEEE TMI 2016, pose the same projection and solve its dual by accelerated gradient, which
+reaches the set only in the limit). Prephasers and rewinders are not modelled.
 
 Examples
 --------
@@ -401,51 +405,92 @@ def _echo_index(te, ns: int) -> int | None:
 def project_steps(z: torch.Tensor, alpha: float, beta: float, n_iter: int = 400, state: dict | None = None,
                   fallback: torch.Tensor | None = None, *, ramp: bool = False, te: int | None = None, rtol: float = 1e-4,
                   dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    r"""Nearest ``k`` (Euclidean) to ``z (..., Ns, 2)`` with, along every readout,
-    :math:`\|k_{i+1} - k_i\| \le \alpha`, :math:`\|k_{i+1} - 2 k_i + k_{i-1}\| \le \beta`,
-    :math:`k \in [-0.5, 0.5)` and, optionally, ``ramp``: :math:`\|k_1 - k_0\| \le \beta` (the
-    gradient rises from zero before the first sample, :math:`k_{-1} = k_0`) and ``te``: :math:`k_{te}
-    = 0` (the centre of k-space at sample ``te``). Returned in ``dtype``, on ``z``'s device.
+    r"""Nearest ``k`` (Euclidean) to ``z`` whose every readout meets the step limits.
 
-    The feasible set is convex and never empty (a constant readout, 0 with ``te``, is in it); a
-    log-barrier interior-point method (:func:`_barrier_projection`) approaches the projection from
-    inside it, to a duality gap of ``rtol`` x the objective, in at most ``n_iter`` Newton steps, so
-    the answer is feasible whatever the input. The limits are tightened by a few ulps of ``dtype``
-    so that rounding to it keeps them; the result is verified (a readout that failed, which is not
-    expected, would be replaced by a constant one). A feasible ``z`` is returned unchanged.
-    ``state`` and ``fallback`` (a warm start and a feasible previous iterate, which the previous
-    dual solver needed) are accepted and ignored.
+    .. math:: \min_k \tfrac12 \|k - z\|^2 \;\text{s.t.}\; \|k_{i+1} - k_i\| \le \alpha,\;
+              \|k_{i+1} - 2 k_i + k_{i-1}\| \le \beta,\; -0.5 \le k < 0.5
+              \;[,\; \|k_1 - k_0\| \le \beta \;(\texttt{ramp})]\;[,\; k_{te} = 0]
+
+    The set is convex and never empty (a constant readout, 0 with ``te``, is in it). A log-barrier
+    interior-point method (:func:`_barrier_projection`) approaches the projection from inside it, so
+    the answer is feasible whatever the input; the limits are tightened by a few ulps of ``dtype``
+    so that rounding to it keeps them, and the result is verified (a readout that failed, which is
+    not expected, would be replaced by a constant one).
+
+    Parameters
+    ----------
+    z : Tensor ``(..., Ns, 2)``
+        Readouts (cycles/pixel), any float dtype and device; values outside the box are allowed.
+    alpha, beta : float
+        Largest first and second difference (cycles/pixel; :meth:`ScannerLimits.steps`).
+    n_iter : int
+        At most this many Newton steps (about 40-70 are needed).
+    state, fallback
+        Accepted and ignored (the warm start and feasible previous iterate the previous dual solver
+        needed; every iterate of this one is feasible).
+    ramp : bool
+        The readout starts from rest: zero gradient before the first sample (:math:`k_{-1} = k_0`),
+        so the first step is at most one raster step of slew, :math:`\|k_1 - k_0\| \le \beta`.
+    te : int or None
+        The sample (``-Ns <= te < Ns``) at the centre of k-space, :math:`k_{te} = 0`, in every readout.
+    rtol : float
+        Stop when the duality gap is below ``rtol`` x :math:`\tfrac12 \|k - z\|^2`.
+    dtype : torch.dtype
+        Of the result.
+
+    Returns
+    -------
+    Tensor ``(..., Ns, 2)`` in ``dtype`` on ``z``'s device; ``z`` itself (converted) when feasible.
+
+    Raises
+    ------
+    ShapeError, ParameterError
+        Not ``(..., Ns, 2)``; NaN/Inf; ``te`` out of range; limits not positive at ``dtype``'s precision.
     """
     z = torch.as_tensor(z)
-    if z.ndim < 2 or z.shape[-1] != 2 or z.numel() == 0:
-        raise ShapeError(f"trajectory must be (..., n_samples, 2), got shape {tuple(z.shape)}")
-    if not bool(torch.isfinite(z).all()):
-        raise ParameterError("trajectory contains NaN or Inf")
-    te = _echo_index(te, z.shape[-2])
+    te = _check_readouts(z, te)
     flat = z.detach().double().reshape(-1, *z.shape[-2:]).cpu()
     if _feasible(flat, alpha, beta, ramp, te):
         return flat.reshape(z.shape).to(device=z.device, dtype=dtype)
-    eps = torch.finfo(dtype).eps
+    eps = torch.finfo(dtype).eps  # rounding to dtype moves a difference by less than eps/2 (first), eps (second)
     a, b = alpha * (1 - 1e-9) - eps / 2, beta * (1 - 1e-9) - eps
     if not (a > 0 and b > 0):
         raise ParameterError(f"step limits ({alpha:g}, {beta:g}) must be positive and above the precision of {dtype}")
     out = torch.from_numpy(_barrier_projection(flat.numpy(), a, b, ramp, te, n_iter, rtol)).to(dtype)
+    return _verified(out, flat, alpha, beta, ramp, te).reshape(z.shape).to(z.device)
+
+
+def _check_readouts(z: torch.Tensor, te) -> int | None:
+    """Raise unless ``z`` is ``(..., Ns, 2)`` and finite; ``te`` as an index in ``[0, Ns)``."""
+    if z.ndim < 2 or z.shape[-1] != 2 or z.numel() == 0:
+        raise ShapeError(f"trajectory must be (..., n_samples, 2), got shape {tuple(z.shape)}")
+    if not bool(torch.isfinite(z).all()):
+        raise ParameterError("trajectory contains NaN or Inf")
+    return _echo_index(te, z.shape[-2])
+
+
+def _verified(out: torch.Tensor, z: torch.Tensor, alpha: float, beta: float, ramp: bool, te: int | None) -> torch.Tensor:
+    """``out (S, Ns, 2)`` with any readout that misses the limits replaced by a constant one (the
+    clipped mean of ``z``'s readout, or 0 with ``te``), which meets them all."""
     bad = ~_feasible_shots(out.double(), alpha, beta, ramp, te)
     if bool(bad.any()):
-        ref = torch.zeros_like(flat[:, 0]) if te is not None else flat.mean(1).clamp(*_BOX)
-        out[bad] = ref[bad][:, None].to(dtype).expand(-1, out.shape[1], -1)
-    return out.reshape(z.shape).to(z.device)
+        ref = torch.zeros_like(z[:, 0]) if te is not None else z.mean(1).clamp(*_BOX)
+        out[bad] = ref[bad][:, None].to(out.dtype).expand(-1, out.shape[1], -1)
+    return out
 
 
 def project_to_limits(k: torch.Tensor, n: int, limits: ScannerLimits, decimation: int = 1, *, ramp: bool = False,
                       te: int | None = None, **kwargs) -> torch.Tensor:
-    """Project ``k (..., Ns, 2)`` (cycles/pixel, ``n x n`` image) onto the gradient and slew limits
-    and the k-space box (:func:`project_steps`, in ``k``'s dtype). ``ramp``: the readout starts from
-    rest (zero gradient before the first sample: :math:`|k_1 - k_0| \\le` one raster step of slew,
-    as :func:`violations` with ``ramp`` counts it); ``te``: the sample at the centre of k-space, for
-    every readout. ``decimation = d``: ``k`` holds control points that are linearly interpolated
-    by ``d`` to the raster, so differences of ``k`` may be ``d`` times (first) and ``d`` times
-    (second, at the control points; and the ramp step) larger; ``te`` then indexes control points."""
+    """Project readouts ``k (..., Ns, 2)`` (cycles/pixel, ``n x n`` image) onto the gradient and slew
+    limits and the k-space box: :func:`project_steps` with ``limits.steps(n)``, in ``k``'s dtype.
+
+    ``ramp``: the readout starts from rest (zero gradient before the first sample; :func:`violations`
+    with ``ramp`` counts that first slew step); ``te``: the sample at the centre of k-space, in every
+    readout. ``decimation = d``: ``k`` holds control points that are linearly interpolated by ``d``
+    to the raster, so differences of ``k`` may be ``d`` times larger (first differences; second
+    differences at the control points; the ramp step); ``te`` then indexes control points.
+    ``kwargs`` go to :func:`project_steps` (``n_iter``, ``rtol``; ``state``, ``fallback`` ignored).
+    """
     a, b = limits.steps(n)
     dtype = k.dtype if k.dtype.is_floating_point else torch.float64
     return project_steps(k, a * decimation, b * decimation, ramp=ramp, te=te, dtype=dtype, **kwargs)
