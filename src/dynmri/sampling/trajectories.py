@@ -12,15 +12,19 @@ Hardware: with raster time :math:`\Delta t`, field of view FOV (m), N pixels and
 :math:`\gamma = 42.576` MHz/T, a step :math:`\Delta k` (cycles/pixel) needs gradient
 :math:`G = \Delta k\, N / (\mathrm{FOV}\, \gamma\, \Delta t)` and slew :math:`\Delta G / \Delta t`.
 :func:`project_to_limits` finds the nearest trajectory (in :math:`\ell_2`) whose every readout
-respects :math:`\|G\| \le G_{max}`, :math:`\|\dot G\| \le S_{max}` and the k-space box, by a
-accelerated dual iteration on
+respects :math:`\|G\| \le G_{max}`, :math:`\|\dot G\| \le S_{max}` and the k-space box:
 
-.. math:: \min_k \tfrac12 \|k - z\|^2 + \iota_{\|D_1 k\|_{2,\infty} \le \alpha}
-          + \iota_{\|D_2 k\|_{2,\infty} \le \beta} + \iota_{[-0.5, 0.5)}(k),
+.. math:: \min_k \tfrac12 \|k - z\|^2 \quad\text{s.t.}\quad \|k_{i+1} - k_i\| \le \alpha,\;
+          \|k_{i+1} - 2 k_i + k_{i-1}\| \le \beta,\; k \in [-0.5, 0.5),
 
 :math:`\alpha = \gamma G_{max} \Delta t\, \mathrm{FOV}/N`, :math:`\beta = \gamma S_{max} \Delta t^2
-\mathrm{FOV}/N` (Chauffert et al., IEEE TMI 2016), with a small margin so that the result is
-feasible, not only nearly so. Prephasers and ramps to and from rest are not modelled.
+\mathrm{FOV}/N` (``ScannerLimits.steps``), optionally with the readout starting from rest (``ramp``:
+:math:`G = 0` before the first sample, i.e. :math:`k_{-1} = k_0`, so :math:`\|k_1 - k_0\| \le \beta`)
+and the centre of k-space at sample ``te`` (:math:`k_{te} = 0`). The set is convex and holds the
+constant readouts, so it is never empty; a log-barrier interior-point method with banded Newton
+systems approaches the projection from inside it: the answer is always feasible (Chauffert et
+al., IEEE TMI 2016, pose the same projection and solve its dual by accelerated gradient, which
+reaches the set only in the limit). Prephasers and rewinders are not modelled.
 
 Examples
 --------
@@ -179,18 +183,22 @@ def make_trajectory(kind: str, n: int, accel: float, frames: int, n_samples: int
 from dynmri.config import GAMMA, ScannerLimits  # noqa: E402  (the hardware limits are a config)
 
 
-def waveforms(k: torch.Tensor, n: int, limits: ScannerLimits) -> tuple[torch.Tensor, torch.Tensor]:
+def waveforms(k: torch.Tensor, n: int, limits: ScannerLimits, ramp: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Gradient (T/m) and slew (T/m/s) waveforms along each readout of ``k (..., Ns, 2)``:
-    ``(..., Ns - 1, 2)`` and ``(..., Ns - 2, 2)``."""
+    ``(..., Ns - 1, 2)`` and ``(..., Ns - 2, 2)``. ``g_i`` is played between samples ``i`` and
+    ``i + 1``; with ``ramp`` the gradient is zero before the first sample (the readout starts from
+    rest, ``g_{-1} = 0``) and the slew has ``Ns - 1`` entries, the first ``g_0 / raster``."""
     kphys = k.double() * n / limits.fov  # cycles per metre
     g = torch.diff(kphys, dim=-2) / (GAMMA * limits.raster)
-    s = torch.diff(g, dim=-2) / limits.raster
+    prepend = torch.zeros_like(g[..., :1, :]) if ramp else None
+    s = torch.diff(g, dim=-2, prepend=prepend) / limits.raster
     return g, s
 
 
-def violations(k: torch.Tensor, n: int, limits: ScannerLimits, rtol: float = 1e-6) -> dict:
-    """Peak gradient and slew relative to the limits, and counts of samples above them."""
-    g, s = waveforms(k, n, limits)
+def violations(k: torch.Tensor, n: int, limits: ScannerLimits, rtol: float = 1e-6, ramp: bool = False) -> dict:
+    """Peak gradient and slew relative to the limits, and counts of samples above them (``ramp``:
+    count the slew from rest to the first step too, :func:`waveforms`)."""
+    g, s = waveforms(k, n, limits, ramp)
     gn, sn = g.norm(dim=-1), s.norm(dim=-1)
     return {
         "max_gradient": float(gn.max()) if gn.numel() else 0.0,
@@ -203,95 +211,286 @@ def violations(k: torch.Tensor, n: int, limits: ScannerLimits, rtol: float = 1e-
     }
 
 
-def _ball_proj(u: torch.Tensor, r: float) -> torch.Tensor:
-    nrm = u.norm(dim=-1, keepdim=True).clamp_min(1e-30)
-    return u * torch.clamp(r / nrm, max=1.0)
+# The projection: a log-barrier interior-point method per readout (numpy, float64), whose Newton
+# systems are banded (each constraint couples at most 3 neighbouring samples) and solved for all
+# readouts at once; every iterate is strictly feasible, so the answer always is.
+_BOX = (-0.5, 0.5 - 1e-6)  # the k-space box the projection keeps to (as the generators' _inside)
+_D1 = ((0, 1), (-1.0, 1.0))  # stencils (sample offsets, coefficients)
+_D2 = ((0, 1, 2), (1.0, -2.0, 1.0))
+_SHRINK, _CENTRED = 50.0, 1.0  # barrier weight divided per stage; Newton decrement that ends a stage (x weight)
 
 
-def _d1(k):
-    return torch.diff(k, dim=-2)
+def _families(ns: int, a: float, b: float, ramp: bool) -> list:
+    """The norm constraints of a readout of ``ns`` samples as ``(stencil, radius, count)``:
+    constraint ``j`` of a family is :math:`\\|\\sum_p c_p k_{j + o_p}\\| \\le r`."""
+    fams = []
+    if ns >= 2:
+        fams.append((_D1, a, ns - 1))
+    if ns >= 3:
+        fams.append((_D2, b, ns - 2))
+    if ramp and ns >= 2:
+        fams.append((_D1, b, 1))  # from rest: |k_1 - k_0 - 0| <= beta
+    return fams
 
 
-def _d1t(u):
-    z = torch.zeros_like(u[..., :1, :])
-    return torch.cat((z, u), dim=-2) - torch.cat((u, z), dim=-2)
+def _stencil(k: np.ndarray, st, m: int) -> np.ndarray:
+    return sum(c * k[:, o:o + m] for o, c in zip(*st, strict=True))
 
 
-def _d2(k):
-    return torch.diff(k, n=2, dim=-2)
+def _stencil_t(g: np.ndarray, st, m: int, ns: int) -> np.ndarray:
+    out = np.zeros((g.shape[0], ns, 2))
+    for o, c in zip(*st, strict=True):
+        out[:, o:o + m] += c * g
+    return out
 
 
-def _d2t(u):
-    return _d1t(_d1t(u))
+def _slacks(k: np.ndarray, fams: list) -> list:
+    """``(v, r^2 - |v|^2)`` of each family: the stencil outputs ``(S, m, 2)`` and slacks ``(S, m)``."""
+    out = []
+    for st, r, m in fams:
+        v = _stencil(k, st, m)
+        out.append((v, r * r - v[..., 0] ** 2 - v[..., 1] ** 2))
+    return out
 
 
-def _dual_fista(z, a, b, n_iter, state=None, hi=0.5 - 1e-6):
-    r"""Accelerated projected gradient on the dual of the projection (Chauffert et al., 2016):
-    :math:`k = z - D_1^T q_1 - D_2^T q_2 - q_3`, with :math:`L = [D_1; D_2; I]`,
-    :math:`\|L\|^2 \le 4 + 16 + 1`; ``state`` carries the duals between calls (warm start)."""
-    if state is not None and state.get("shape") == tuple(z.shape):
-        q1, q2, q3 = state["q"]
-    else:
-        q1, q2, q3 = torch.zeros_like(_d1(z)), torch.zeros_like(_d2(z)), torch.zeros_like(z)
-    p1, p2, p3, t, step = q1, q2, q3, 1.0, 1.0 / 21.0
-    for _ in range(n_iter):
-        k = z - _d1t(p1) - _d2t(p2) - p3
-        v1, v2, v3 = p1 + step * _d1(k), p2 + step * _d2(k), p3 + step * k
-        n1 = v1 - step * _ball_proj(v1 / step, a)  # prox of the conjugate (Moreau)
-        n2 = v2 - step * _ball_proj(v2 / step, b)
-        n3 = v3 - step * (v3 / step).clamp(-0.5, hi)
-        tn = (1 + math.sqrt(1 + 4 * t * t)) / 2
-        p1, p2, p3 = (n + (t - 1) / tn * (n - q) for n, q in ((n1, q1), (n2, q2), (n3, q3)))
-        q1, q2, q3, t = n1, n2, n3, tn
-    if state is not None:
-        state.update(shape=tuple(z.shape), q=(q1, q2, q3))
-    return (z - _d1t(q1) - _d2t(q2) - q3).clamp(-0.5, hi)
+def _barrier(k: np.ndarray, z: np.ndarray, fams: list, tinv: float) -> np.ndarray:
+    r"""Per readout :math:`\tfrac12\|k - z\|^2 - \tau \sum \log(\text{slacks})`, ``inf`` outside."""
+    S = k.shape[0]
+    slacks = [(k - _BOX[0]).reshape(S, -1), (_BOX[1] - k).reshape(S, -1)] + [s for _, s in _slacks(k, fams)]
+    bad, logs = np.zeros(S, bool), np.zeros(S)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for s in slacks:
+            bad |= (s <= 0).any(1)
+            logs += np.log(s).sum(1)
+    return np.where(bad, np.inf, 0.5 * ((k - z) ** 2).reshape(S, -1).sum(1) - tinv * logs)
 
 
-def project_steps(z: torch.Tensor, alpha: float, beta: float, n_iter: int = 2000, margins=(0.01, 0.03, 0.1, 0.3), state: dict | None = None, fallback: torch.Tensor | None = None) -> torch.Tensor:
-    r"""Nearest ``k`` to ``z (..., Ns, 2)`` with :math:`\|k_{i+1} - k_i\| \le \alpha`,
-    :math:`\|k_{i+1} - 2 k_i + k_{i-1}\| \le \beta` and :math:`k \in [-0.5, 0.5)`.
-
-    The dual iteration meets the constraints only in the limit, so they are tightened by a
-    relative margin, widened (``margins``) until the result is truly feasible; a feasible ``z``
-    is returned unchanged. If no margin gives a feasible point and a feasible ``fallback`` is
-    given (the previous iterate of an optimisation), the point furthest along the segment from
-    ``fallback`` to the last dual iterate that is still feasible is returned (the set is convex).
-    Raises otherwise.
-    """
-    z = z.double()
-    if _feasible(z, alpha, beta):
-        return z.clone()
-    k = z
-    for i, m in enumerate(margins):
-        k = _dual_fista(z, alpha * (1 - m), beta * (1 - m), n_iter * (i + 1), state)
-        if _feasible(k, alpha, beta):
-            return k
-    if fallback is not None and _feasible(fallback.double(), alpha, beta):
-        f = fallback.double()
-        lo, hi = 0.0, 1.0
-        for _ in range(30):
-            mid = (lo + hi) / 2
-            if _feasible(f + mid * (k - f), alpha, beta):
-                lo = mid
-            else:
-                hi = mid
-        return f + lo * (k - f)
-    raise ParameterError("could not project the trajectory onto the scanner limits; loosen them or use more samples per shot")
+def _band_add(ab: np.ndarray, hv: np.ndarray, st, m: int) -> None:
+    """Add :math:`\\sum_j A_j^T H_j A_j` (``A_j`` the stencil at ``j`` on 2-vectors, ``H_j = hv[:, j]``
+    2x2) to the lower band ``ab (6, S, Ns, 2)``: ``ab[d, col] = H[col + d, col]``, unknowns ``(S, Ns, 2)``
+    in C order."""
+    for op, cp in zip(*st, strict=True):
+        for oq, cq in zip(*st, strict=True):
+            for c1 in range(2):
+                for c2 in range(2):
+                    d = 2 * (op - oq) + c1 - c2
+                    if d >= 0 and op >= oq:
+                        ab[d, :, oq:oq + m, c2] += cp * cq * hv[..., c1, c2]
 
 
-def _feasible(k: torch.Tensor, alpha: float, beta: float) -> bool:
-    ok = bool((k >= -0.5).all() and (k < 0.5).all())
+def _newton_system(k: np.ndarray, z: np.ndarray, fams: list, tinv: float, te: int | None):
+    """Gradient ``(S, Ns, 2)`` and Hessian (lower band ``(6, S * Ns * 2)``) of :func:`_barrier`;
+    with ``te`` the unknowns of sample ``te`` are held (identity rows, zero gradient)."""
+    S, ns, _ = k.shape
+    lo, hi = k - _BOX[0], _BOX[1] - k
+    g = k - z + tinv * (1 / hi - 1 / lo)
+    ab = np.zeros((6, S, ns, 2))
+    ab[0] = 1 + tinv * (lo**-2 + hi**-2)
+    for (st, _, m), (v, s) in zip(fams, _slacks(k, fams), strict=True):  # -log(r^2 - |v|^2): 2v/s, 2I/s + 4vv'/s^2
+        g += tinv * _stencil_t(2 * v / s[..., None], st, m, ns)
+        hv = (4 * tinv) * v[..., :, None] * v[..., None, :] / (s**2)[..., None, None]
+        hv[..., 0, 0] += 2 * tinv / s
+        hv[..., 1, 1] += 2 * tinv / s
+        _band_add(ab, hv, st, m)
+    ab = ab.reshape(6, -1)
+    if te is not None:
+        g[:, te] = 0
+        held = (((np.arange(S) * ns + te) * 2)[:, None] + np.arange(2)).ravel()
+        ab[:, held] = 0
+        for d in range(1, 6):
+            ab[d, held[held >= d] - d] = 0
+        ab[0, held] = 1
+    return g, ab
+
+
+def _max_step(k: np.ndarray, dk: np.ndarray, fams: list) -> np.ndarray:
+    """Per readout, 0.99 x the largest step along ``dk`` that stays strictly feasible, at most 1
+    (closed form: a root of :math:`|v + t w|^2 = r^2` per constraint)."""
+    S = k.shape[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        box = np.where(dk < 0, (_BOX[0] - k) / dk, np.where(dk > 0, (_BOX[1] - k) / dk, np.inf))
+        lim = box.reshape(S, -1).min(1)
+        for (st, _, m), (v, s) in zip(fams, _slacks(k, fams), strict=True):
+            w = _stencil(dk, st, m)
+            qa, qb = w[..., 0] ** 2 + w[..., 1] ** 2, (v * w).sum(-1)
+            sq = np.sqrt(qb * qb + qa * s)
+            root = np.where(qb > 0, s / (qb + sq), (sq - qb) / qa)  # the stable form of each sign
+            lim = np.minimum(lim, np.where(np.isnan(root), np.inf, root).min(1))
+    return np.minimum(1.0, 0.99 * lim)
+
+
+def _line_search(k: np.ndarray, dk: np.ndarray, z: np.ndarray, fams: list, tinv: float, dec: np.ndarray):
+    """Backtracking (Armijo) per readout from the largest feasible step; a readout without
+    decrease stays put. Returns the new iterate and whether any readout moved."""
+    alpha = _max_step(k, dk, fams)
+    f0 = _barrier(k, z, fams, tinv)
+    for _ in range(40):
+        ok = _barrier(k + alpha[:, None, None] * dk, z, fams, tinv) <= f0 - 0.25 * alpha * dec
+        if ok.all():
+            break
+        alpha = np.where(ok, alpha, alpha / 2)
+    alpha = np.where(ok, alpha, 0.0)
+    return k + alpha[:, None, None] * dk, bool(ok.any())
+
+
+def _interior_start(z: np.ndarray, fams: list, te: int | None) -> np.ndarray:
+    """A strictly feasible start near ``z (S, Ns, 2)``: ``z`` clipped into the box and shrunk toward
+    a constant readout (its mean; 0 with ``te``, which then stays at 0) to 90 % of the largest
+    feasible shrink factor; a constant readout meets every difference constraint."""
+    zc = np.clip(z, _BOX[0] + 1e-3, _BOX[1] - 1e-3)
+    c = np.zeros_like(zc[:, :1]) if te is not None else zc.mean(1, keepdims=True)
+    d = zc - (zc[:, te:te + 1] if te is not None else c)
+    t = 0.9 * _max_step(np.broadcast_to(c, z.shape), d, fams)
+    return c + t[:, None, None] * d
+
+
+def _barrier_projection(z: np.ndarray, a: float, b: float, ramp: bool, te: int | None, n_iter: int, rtol: float) -> np.ndarray:
+    r"""Path following on :math:`\min \tfrac12\|k - z\|^2 - \tau \sum \log(\text{slacks})`,
+    :math:`\tau \to 0` by a factor ``_SHRINK`` per stage, a few damped Newton steps per stage, until the
+    duality gap :math:`\tau m` is below ``rtol`` x the objective (or ``n_iter`` Newton steps, or
+    no progress). ``z (S, Ns, 2)``."""
+    from scipy.linalg import LinAlgError, solveh_banded
+
+    S, ns, _ = z.shape
+    fams = _families(ns, a, b, ramp)
+    k = _interior_start(z, fams, te)
+    m = S * (4 * ns + sum(f[2] for f in fams))  # number of log terms: the duality gap is tau * m
+    tinv = max(0.5 * float(((k - z) ** 2).sum()), 1e-30) / m
+    steps = 0
+    while steps < n_iter:
+        for _ in range(50):
+            g, ab = _newton_system(k, z, fams, tinv, te)
+            try:
+                dk = -solveh_banded(ab, g.ravel(), lower=True, check_finite=False).reshape(z.shape)
+            except (LinAlgError, ValueError):
+                return k
+            dec, steps = -(g * dk).reshape(S, -1).sum(1), steps + 1
+            if not np.isfinite(dk).all() or dec.max() <= _CENTRED * tinv or steps >= n_iter:
+                break
+            k, moved = _line_search(k, dk, z, fams, tinv, dec)
+            if not moved:
+                break
+        if tinv * m <= rtol * 0.5 * float(((k - z) ** 2).sum()) + 1e-14 * z.size:
+            break
+        tinv /= _SHRINK
+    return k
+
+
+def _feasible_shots(k: torch.Tensor, alpha: float, beta: float, ramp: bool = False, te: int | None = None) -> torch.Tensor:
+    """Per readout of ``k (S, Ns, 2)``: inside the box and the step limits (and ramp, echo time)."""
+    ok = ((k >= -0.5) & (k < 0.5)).flatten(1).all(1)
     if k.shape[-2] > 1:
-        ok &= bool((_d1(k).norm(dim=-1) <= alpha).all())
+        ok &= (torch.diff(k, dim=-2).norm(dim=-1) <= alpha).all(1)
     if k.shape[-2] > 2:
-        ok &= bool((_d2(k).norm(dim=-1) <= beta).all())
+        ok &= (torch.diff(k, n=2, dim=-2).norm(dim=-1) <= beta).all(1)
+    if ramp and k.shape[-2] > 1:
+        ok &= (k[:, 1] - k[:, 0]).norm(dim=-1) <= beta
+    if te is not None:
+        ok &= (k[:, te] == 0).all(1)
     return ok
 
 
-def project_to_limits(k: torch.Tensor, n: int, limits: ScannerLimits, decimation: int = 1, **kwargs) -> torch.Tensor:
-    """Project ``k (..., Ns, 2)`` onto the limits. ``decimation = d``: ``k`` holds control
-    points that are linearly interpolated by ``d`` to the raster, so differences of ``k`` may be
-    ``d`` times (first) and ``d`` times (second, at the control points) larger."""
+def _feasible(k: torch.Tensor, alpha: float, beta: float, ramp: bool = False, te: int | None = None) -> bool:
+    return bool(_feasible_shots(k.reshape(-1, *k.shape[-2:]), alpha, beta, ramp, te).all())
+
+
+def _echo_index(te, ns: int) -> int | None:
+    if te is None:
+        return None
+    if isinstance(te, bool) or not isinstance(te, (int, np.integer)) or not -ns <= te < ns:
+        raise ParameterError(f"te (the sample at the centre of k-space) must be an integer in [-{ns}, {ns}), got {te!r}")
+    return int(te) % ns
+
+
+def project_steps(z: torch.Tensor, alpha: float, beta: float, n_iter: int = 400, state: dict | None = None,
+                  fallback: torch.Tensor | None = None, *, ramp: bool = False, te: int | None = None, rtol: float = 1e-4,
+                  dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    r"""Nearest ``k`` (Euclidean) to ``z`` whose every readout meets the step limits.
+
+    .. math:: \min_k \tfrac12 \|k - z\|^2 \;\text{s.t.}\; \|k_{i+1} - k_i\| \le \alpha,\;
+              \|k_{i+1} - 2 k_i + k_{i-1}\| \le \beta,\; -0.5 \le k < 0.5
+              \;[,\; \|k_1 - k_0\| \le \beta \;(\texttt{ramp})]\;[,\; k_{te} = 0]
+
+    The set is convex and never empty (a constant readout, 0 with ``te``, is in it). A log-barrier
+    interior-point method (:func:`_barrier_projection`) approaches the projection from inside it, so
+    the answer is feasible whatever the input; the limits are tightened by a few ulps of ``dtype``
+    so that rounding to it keeps them, and the result is verified (a readout that failed, which is
+    not expected, would be replaced by a constant one).
+
+    Parameters
+    ----------
+    z : Tensor ``(..., Ns, 2)``
+        Readouts (cycles/pixel), any float dtype and device; values outside the box are allowed.
+    alpha, beta : float
+        Largest first and second difference (cycles/pixel; :meth:`ScannerLimits.steps`).
+    n_iter : int
+        At most this many Newton steps (about 40-70 are needed).
+    state, fallback
+        Accepted and ignored (the warm start and feasible previous iterate the previous dual solver
+        needed; every iterate of this one is feasible).
+    ramp : bool
+        The readout starts from rest: zero gradient before the first sample (:math:`k_{-1} = k_0`),
+        so the first step is at most one raster step of slew, :math:`\|k_1 - k_0\| \le \beta`.
+    te : int or None
+        The sample (``-Ns <= te < Ns``) at the centre of k-space, :math:`k_{te} = 0`, in every readout.
+    rtol : float
+        Stop when the duality gap is below ``rtol`` x :math:`\tfrac12 \|k - z\|^2`.
+    dtype : torch.dtype
+        Of the result.
+
+    Returns
+    -------
+    Tensor ``(..., Ns, 2)`` in ``dtype`` on ``z``'s device; ``z`` itself (converted) when feasible.
+
+    Raises
+    ------
+    ShapeError, ParameterError
+        Not ``(..., Ns, 2)``; NaN/Inf; ``te`` out of range; limits not positive at ``dtype``'s precision.
+    """
+    z = torch.as_tensor(z)
+    te = _check_readouts(z, te)
+    flat = z.detach().double().reshape(-1, *z.shape[-2:]).cpu()
+    if _feasible(flat, alpha, beta, ramp, te):
+        return flat.reshape(z.shape).to(device=z.device, dtype=dtype)
+    eps = torch.finfo(dtype).eps  # rounding to dtype moves a difference by less than eps/2 (first), eps (second)
+    a, b = alpha * (1 - 1e-9) - eps / 2, beta * (1 - 1e-9) - eps
+    if not (a > 0 and b > 0):
+        raise ParameterError(f"step limits ({alpha:g}, {beta:g}) must be positive and above the precision of {dtype}")
+    out = torch.from_numpy(_barrier_projection(flat.numpy(), a, b, ramp, te, n_iter, rtol)).to(dtype)
+    return _verified(out, flat, alpha, beta, ramp, te).reshape(z.shape).to(z.device)
+
+
+def _check_readouts(z: torch.Tensor, te) -> int | None:
+    """Raise unless ``z`` is ``(..., Ns, 2)`` and finite; ``te`` as an index in ``[0, Ns)``."""
+    if z.ndim < 2 or z.shape[-1] != 2 or z.numel() == 0:
+        raise ShapeError(f"trajectory must be (..., n_samples, 2), got shape {tuple(z.shape)}")
+    if not bool(torch.isfinite(z).all()):
+        raise ParameterError("trajectory contains NaN or Inf")
+    return _echo_index(te, z.shape[-2])
+
+
+def _verified(out: torch.Tensor, z: torch.Tensor, alpha: float, beta: float, ramp: bool, te: int | None) -> torch.Tensor:
+    """``out (S, Ns, 2)`` with any readout that misses the limits replaced by a constant one (the
+    clipped mean of ``z``'s readout, or 0 with ``te``), which meets them all."""
+    bad = ~_feasible_shots(out.double(), alpha, beta, ramp, te)
+    if bool(bad.any()):
+        ref = torch.zeros_like(z[:, 0]) if te is not None else z.mean(1).clamp(*_BOX)
+        out[bad] = ref[bad][:, None].to(out.dtype).expand(-1, out.shape[1], -1)
+    return out
+
+
+def project_to_limits(k: torch.Tensor, n: int, limits: ScannerLimits, decimation: int = 1, *, ramp: bool = False,
+                      te: int | None = None, **kwargs) -> torch.Tensor:
+    """Project readouts ``k (..., Ns, 2)`` (cycles/pixel, ``n x n`` image) onto the gradient and slew
+    limits and the k-space box: :func:`project_steps` with ``limits.steps(n)``, in ``k``'s dtype.
+
+    ``ramp``: the readout starts from rest (zero gradient before the first sample; :func:`violations`
+    with ``ramp`` counts that first slew step); ``te``: the sample at the centre of k-space, in every
+    readout. ``decimation = d``: ``k`` holds control points that are linearly interpolated by ``d``
+    to the raster, so differences of ``k`` may be ``d`` times larger (first differences; second
+    differences at the control points; the ramp step); ``te`` then indexes control points.
+    ``kwargs`` go to :func:`project_steps` (``n_iter``, ``rtol``; ``state``, ``fallback`` ignored).
+    """
     a, b = limits.steps(n)
-    return project_steps(k, a * decimation, b * decimation, **kwargs).to(k.dtype)
+    dtype = k.dtype if k.dtype.is_floating_point else torch.float64
+    return project_steps(k, a * decimation, b * decimation, ramp=ramp, te=te, dtype=dtype, **kwargs)
