@@ -194,7 +194,8 @@ def step_status(ctx: Context, loss: float, error: BaseException | None, device) 
 
 def average_gradients(ctx: Context, params: list, device) -> None:
     r"""Replace every gradient by its mean over the ranks (one flat all-reduce per dtype; a
-    parameter without a gradient counts as zero)."""
+    parameter without a gradient counts as zero, and keeps none when it has none here: every
+    rank runs the same graph)."""
     if not ctx.distributed:
         return
     import torch
@@ -211,7 +212,8 @@ def average_gradients(ctx: Context, params: list, device) -> None:
         offset = 0
         for p in group:
             n = p.numel()
-            p.grad = flat[offset : offset + n].view_as(p).clone()
+            if p.grad is not None:
+                p.grad.copy_(flat[offset : offset + n].view_as(p))
             offset += n
 
 
