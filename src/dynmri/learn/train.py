@@ -32,6 +32,22 @@ the cosine of the new total: epochs ``k+1 ..`` use the learning rates a run plan
 total from the start would have used (the epochs already done keep theirs), so an extended run
 is deterministic but is not the fresh run of the new total. Step and constant schedules do not
 depend on the total.
+
+Devices and batches: ``cfg.device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) holds the model,
+the loss, the physics and every batch; the loss's random generators stay on the CPU (a CPU run
+draws exactly what it drew before devices existed; the transforms move what they draw to the
+data). ``cfg.precision="bf16"`` runs the network under :func:`dynmri.devices.autocast` and hands
+float32 images to the physics and the loss. Batches come from a ``DataLoader`` (``cfg.workers``
+processes, pinned memory on CUDA) over the run's seeded permutation; a training set with
+``set_epoch(epoch)`` is told each epoch (its masks are seeded by seed, epoch and index, so a
+resume restores the epoch and nothing else). Device, precision and workers are not part of a
+run's identity: a resume may change them (checkpoints hold CPU tensors).
+
+Many processes (:mod:`dynmri.learn.parallel`): under ``torchrun`` every rank trains
+``batch_size`` windows of each global batch of ``batch_size x world_size`` and the gradients
+are averaged, which gives the single-process step on the global batch; rank 0 alone holds the
+lock, reads and writes the run folder and validates (its scores are broadcast); an error on any
+rank stops every rank. A resume may change the world size, not the global batch.
 """
 
 from __future__ import annotations
