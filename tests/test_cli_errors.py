@@ -283,6 +283,14 @@ ROWS = [
     ([*LEARN, "--init", "zigzag", "--out", "lt"], "unknown trajectory 'zigzag'"),
     ([*LEARN, "--out", "acq.npz"], "--out acq.npz: exists and is not a folder"),
     ([*LEARN, "--data", "cine", "--out", "cine"], "--out cine is the --data cine"),
+    # ---- train-engine (issue 15): devices, precision, workers, the global batch of a resume ----
+    ([*TRAIN, "--device", "tpu", "--out", "r"], "device must be one of auto, cpu, cuda, cuda:N, got 'tpu'"),
+    *([([*TRAIN, "--device", "cuda", "--out", "r"], "device 'cuda': this machine has no CUDA device")] if not torch.cuda.is_available() else []),
+    *([([*TRAIN, "--device", "cuda:3", "--out", "r"], "device 'cuda:3': this machine has")] if torch.cuda.device_count() <= 3 else []),
+    ([*TRAIN, "--precision", "fp16", "--out", "r"], "precision must be one of fp32, bf16, got 'fp16'"),
+    ([*TRAIN, "--workers", "-1", "--out", "r"], "workers must be >= 0, got -1"),
+    ([*TRAIN, "--out", "run", "--resume", "--batch-size", "2"], "resume needs the global batch the run was trained with, batch_size x processes = 1 x 1 = 1; got 2 x 1 = 2"),
+    # ---- end of train-engine rows ----
 ]
 
 # ---- issue 15 (devices): --device / --precision on benchmark, demo and learn-trajectory --------------------

@@ -197,3 +197,88 @@ def test_training_seed_never_moves_test_slices_into_training(seed):
     src = load_source("phantom", frames=4, size=(32, 32), n_phantoms=10, seed=seed)
     assert sorted(train + val) == sorted(test_split(src)["train"])
     assert not set(train + val) & set(test_split(src)["test"])
+
+
+# --------------------------------------------------------------------------- devices, DataLoader (issue 15)
+
+
+def _epoch_dataset(monkeypatch, calls: list | None = None):
+    """Training sets with the ``set_epoch`` protocol (here: fixed masks, the epochs recorded)."""
+    import dynmri.learn.data as data
+
+    original = data.training_datasets
+
+    def with_epochs(cfg):
+        tr, va = original(cfg)
+        tr.fresh_masks = False
+        tr.set_epoch = (calls if calls is not None else []).append
+        return tr, va
+
+    monkeypatch.setattr(data, "training_datasets", with_epochs)
+
+
+def test_set_epoch_is_called_every_epoch_and_on_resume(tmp_path, monkeypatch):
+    calls = []
+    _epoch_dataset(monkeypatch, calls)
+    train(TINY, tmp_path / "r", progress=False)
+    assert calls == [0, 1]
+    calls.clear()
+    train(replace(TINY, epochs=3), tmp_path / "r", progress=False, resume=True)
+    assert calls == [2]
+    state = load_checkpoint(tmp_path / "r" / "checkpoint.pt", keys=("epoch",))
+    assert state["epoch"] == 3 and "draws" not in state  # the epoch alone seeds the masks
+
+
+def test_worker_processes_and_batches_give_the_same_run(tmp_path, monkeypatch):
+    """workers=2 loads the very batches workers=0 loads; batch 2 trains (and resumes exactly)."""
+    _epoch_dataset(monkeypatch)
+    two = replace(TINY, batch_size=2, epochs=2)
+    train(two, tmp_path / "w0", progress=False)
+    train(replace(two, workers=2), tmp_path / "w2", progress=False)
+    a, b = _weights(tmp_path / "w0"), _weights(tmp_path / "w2")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(TrainingError):
+        train(two, tmp_path / "part", progress=False, fail_at_step=3)
+    train(replace(two, workers=1), tmp_path / "part", progress=False, resume=True)  # workers are not part of a run's identity
+    c = _weights(tmp_path / "part")
+    assert all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_workers_refused_on_a_training_set_that_counts_accesses(tmp_path):
+    from dynmri.data.datasets import DynamicWindowDataset
+
+    if hasattr(DynamicWindowDataset, "set_epoch"):
+        pytest.skip("the training set has set_epoch: nothing to refuse")
+    with pytest.raises(ParameterError, match="workers > 0 and distributed training need a training set with set_epoch"):
+        train(replace(TINY, workers=1), tmp_path / "r", progress=False)
+    assert not (tmp_path / "r").exists()
+
+
+def test_bf16_trains_the_network_under_autocast_and_resumes_in_fp32(tmp_path):
+    """bf16 (CPU autocast here) trains; precision and device are not part of a run's identity."""
+    out = train(replace(TINY, precision="bf16", epochs=1), tmp_path / "r", progress=False)
+    assert math.isfinite(out["history"][-1]["train_loss"]) and math.isfinite(out["history"][-1]["val_holdout_nmse"])
+    out = train(replace(TINY, precision="fp32", device="cpu"), tmp_path / "r", progress=False, resume=True)
+    assert [row["epoch"] for row in out["history"]] == [1, 2]
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["precision"] == "fp32"
+
+
+def test_unknown_devices_are_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ParameterError, match="device must be one of"):
+        train(replace(TINY, device="tpu"), tmp_path / "r", progress=False)
+    if torch.cuda.device_count() <= 3:
+        with pytest.raises(ParameterError, match="device 'cuda:3'"):
+            train(replace(TINY, device="cuda:3"), tmp_path / "r", progress=False)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_resumes_on_the_cpu_and_back(tmp_path):
+    """A checkpoint written on CUDA loads on the CPU (and the reverse); every tensor of the run
+    lives on the device while training."""
+    train(replace(TINY, device="cuda", epochs=1), tmp_path / "r", progress=False)
+    train(replace(TINY, device="cpu", epochs=2), tmp_path / "r", progress=False, resume=True)
+    out = train(replace(TINY, device="cuda", precision="bf16", epochs=3), tmp_path / "r", progress=False, resume=True)
+    assert [row["epoch"] for row in out["history"]] == [1, 2, 3]
+    model, _ = load_trained(tmp_path / "r")
+    assert all(p.device.type == "cpu" for p in model.parameters())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -14,6 +15,8 @@ TRAIN_EPILOG = (
     "  dynmri train --config src/dynmri/configs/train-crnn-ddei-sunnybrook.yaml --data ../shared/data/sunnybrook-ep-cine/E774S5-shortAxis --out runs/ddei\n\n"
     "  dynmri train --out runs/ddei --config ... --resume     (continue an interrupted run exactly)\n\n"
     "  dynmri train --config ... --loss ddei --loss-opt time_padding=reflect --out runs/ddei-reflect\n\n"
+    "  dynmri train --config ... --device cuda --precision bf16 --batch-size 4 --workers 4 --out runs/gpu     (one GPU)\n\n"
+    "  torchrun --nproc-per-node 4 -m dynmri train --config ... --batch-size 2 --workers 4 --out runs/ddp     (4 GPUs, global batch 8)\n\n"
     "Losses: supervised-l2, supervised-l1, mc, ssdu, ei-rotate, ei-time, ddei. Models: see 'dynmri models'."
 )
 
@@ -37,7 +40,7 @@ def train(
     accel: float | None = typer.Option(None, help="Acceleration."),
     epochs: int | None = typer.Option(None, help="Epochs."),
     lr: float | None = typer.Option(None, help="Learning rate."),
-    batch_size: int | None = typer.Option(None, help="Batch size."),
+    batch_size: int | None = typer.Option(None, help="Batch size per process (under torchrun the global batch is batch size x processes)."),
     window: int | None = typer.Option(None, help="Frames per training window."),
     crop: int | None = typer.Option(None, help="Centre crop."),
     steps_per_epoch: int | None = typer.Option(None, help="Cap on steps per epoch."),
@@ -46,6 +49,9 @@ def train(
     loss_opt: list[str] | None = typer.Option(None, "--loss-opt", help="KEY=VALUE added to loss_cfg (repeatable), e.g. time_padding=reflect."),
     resume: bool = typer.Option(False, help="Continue from OUT/checkpoint.pt."),
     threads: int | None = typer.Option(None, help="torch threads."),
+    device: str | None = typer.Option(None, help="auto, cpu, cuda or cuda:N (under torchrun auto/cuda mean cuda:LOCAL_RANK)."),
+    precision: str | None = typer.Option(None, help="fp32 or bf16 (bf16: the network under autocast, the physics in float32)."),
+    workers: int | None = typer.Option(None, help="DataLoader worker processes (0: load in the training process)."),
 ):
     """Train a reconstruction network, with or without ground truth."""
     import dataclasses
@@ -56,11 +62,13 @@ def train(
 
     set_threads(threads)
     cfg = load_config(TrainConfig, config, data=data, model=model, loss=loss, accel=accel, epochs=epochs, lr=lr, batch_size=batch_size,
-                      window=window, crop=crop, steps_per_epoch=steps_per_epoch, seed=seed)
+                      window=window, crop=crop, steps_per_epoch=steps_per_epoch, seed=seed, device=device, precision=precision, workers=workers)
     if loss_opt:
         cfg = dataclasses.replace(cfg, loss_cfg={**cfg.loss_cfg, **parse_assignments(loss_opt, None, "--loss-opt")}).validate()
     check_output_folder(out, RUN_WRITES, [("--data", cfg.data), ("--config", config)])
     result = run_training(cfg, out, resume=resume)  # validates and builds everything before creating OUT; locks it
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun rank 0 reports
     last = result["history"][-1]
     typer.echo(f"trained {cfg.model} with {cfg.loss} for {last['epoch']} epochs: " + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "epoch"))
     typer.echo(f"wrote {out}/ (best held-out score {result['best']:.4g})")
