@@ -28,25 +28,6 @@ CFG = TrainConfig(data="phantom", n_phantoms=4, phantom_frames=8, phantom_size=3
 WORLD = 2
 
 
-def _fixed_masks_if_counting(patch=setattr) -> None:
-    """A training set that counts its accesses (before ``set_epoch``) draws other masks in two
-    processes than in one: give it fixed masks here, so that both runs see the same data."""
-    from dynmri.data.datasets import DynamicWindowDataset
-
-    if hasattr(DynamicWindowDataset, "set_epoch"):
-        return
-    import dynmri.learn.data as data
-
-    original = data.training_datasets
-
-    def fixed(cfg):
-        tr, va = original(cfg)
-        tr.fresh_masks = False
-        return tr, va
-
-    patch(data, "training_datasets", fixed)
-
-
 def _rank(rank: int, rdv: str, jobs: list, report: str) -> None:
     """One process of a 2-process group that trains every ``(cfg, out, fail_rank)`` of ``jobs``
     in turn (one start-up for all); writes each outcome (``ok`` or the error's type) to ``report.RANK``."""
@@ -54,7 +35,6 @@ def _rank(rank: int, rdv: str, jobs: list, report: str) -> None:
     from dynmri.errors import DataError
 
     torch.set_num_threads(1)
-    _fixed_masks_if_counting()
     working = data.batch_physics
 
     def broken(ds, *sampling):
@@ -94,7 +74,6 @@ def test_two_processes_equal_one_with_the_same_global_batch(ddp_runs, tmp_path, 
     assert _outcomes(ddp_runs)[0] == ["ok", "ok"]
     ddp = tmp_path / "ddp"
     shutil.copytree(ddp_runs / "ddp", ddp)
-    _fixed_masks_if_counting(monkeypatch.setattr)
     one = replace(CFG, batch_size=WORLD)
     train(one, tmp_path / "one", progress=False)
     a, b = (load_checkpoint(tmp_path / d / "checkpoint.pt", keys=("model", "history", "world_size")) for d in ("ddp", "one"))

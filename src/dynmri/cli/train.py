@@ -17,6 +17,8 @@ TRAIN_EPILOG = (
     "  dynmri train --config ... --loss ddei --loss-opt time_padding=reflect --out runs/ddei-reflect\n\n"
     "  dynmri train --config ... --device cuda --precision bf16 --batch-size 4 --workers 4 --out runs/gpu     (one GPU)\n\n"
     "  torchrun --nproc-per-node 4 -m dynmri train --config ... --batch-size 2 --workers 4 --out runs/ddp     (4 GPUs, global batch 8)\n\n"
+    "  dynmri train --config src/dynmri/configs/train-crnn-ddei-multicoil.yaml --coils 8 --snr 30 --out runs/mc     (multi-coil)\n\n"
+    "  dynmri train --config src/dynmri/configs/train-crnn-ddei-radial.yaml --trajectory radial-golden --out runs/radial\n\n"
     "Losses: supervised-l2, supervised-l1, mc, ssdu, ei-rotate, ei-time, ddei. Models: see 'dynmri models'."
 )
 
@@ -52,6 +54,10 @@ def train(
     device: str | None = typer.Option(None, help="auto, cpu, cuda or cuda:N (under torchrun auto/cuda mean cuda:LOCAL_RANK)."),
     precision: str | None = typer.Option(None, help="fp32 or bf16 (bf16: the network under autocast, the physics in float32)."),
     workers: int | None = typer.Option(None, help="DataLoader worker processes (0: load in the training process)."),
+    coils: int | None = typer.Option(None, help="Coils (> 1: multi-coil; maps from the data's coil images when it has them, else birdcage)."),
+    snr: float | None = typer.Option(None, help="Measurement noise: SNR in dB on the sampled k-space (default noiseless)."),
+    trajectory: str | None = typer.Option(None, help="Non-Cartesian trajectory (e.g. radial-golden: NUFFT physics) instead of Cartesian masks."),
+    stream: bool | None = typer.Option(None, "--stream/--no-stream", help="Read the source one window at a time (data larger than memory)."),
 ):
     """Train a reconstruction network, with or without ground truth."""
     import dataclasses
@@ -62,7 +68,8 @@ def train(
 
     set_threads(threads)
     cfg = load_config(TrainConfig, config, data=data, model=model, loss=loss, accel=accel, epochs=epochs, lr=lr, batch_size=batch_size,
-                      window=window, crop=crop, steps_per_epoch=steps_per_epoch, seed=seed, device=device, precision=precision, workers=workers)
+                      window=window, crop=crop, steps_per_epoch=steps_per_epoch, seed=seed, device=device, precision=precision, workers=workers,
+                      coils=coils, snr=snr, trajectory=trajectory, stream=stream)
     if loss_opt:
         cfg = dataclasses.replace(cfg, loss_cfg={**cfg.loss_cfg, **parse_assignments(loss_opt, None, "--loss-opt")}).validate()
     check_output_folder(out, RUN_WRITES, [("--data", cfg.data), ("--config", config)])

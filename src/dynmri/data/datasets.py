@@ -87,7 +87,6 @@ class DynamicWindowDataset(torch.utils.data.Dataset):
         self.index = [(s, t) for s in range(len(self.slices)) for t in range(0, T - window + 1, stride or window)]
         self.mask_args = dict(kind=mask, acceleration=acceleration, center_lines=center_lines)
         self.seed, self.fresh_masks, self.epoch, self.snr = seed, fresh_masks, 0, snr
-        self._draws = 0  # unused; read by learn.train until it moves to set_epoch
         self._set_coils(coil_maps, coils)
         self._set_trajectory(trajectory)
         self._peaks = [self._peak(j) for j in range(len(self.slices))]

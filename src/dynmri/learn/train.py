@@ -288,17 +288,8 @@ def _build(cfg: TrainConfig, run_dir: Path, device=None, ctx: Context | None = N
     return _Run(cfg, run_dir, train_ds, val_ds, model, loss, net, opt, sched, order_gen, _generators(loss), device, ctx, loader_gen)
 
 
-def _legacy_counter(ds) -> bool:
-    """A training set that seeds its masks by a per-access counter instead of ``set_epoch``
-    (before the dataset protocol of :mod:`dynmri.learn.data`): exact only in one process."""
-    return bool(getattr(ds, "fresh_masks", False)) and hasattr(ds, "_draws") and not hasattr(ds, "set_epoch")
-
-
 def _check_loading(cfg: TrainConfig, train_ds, ctx: Context) -> None:
-    """Refuse what the data loading cannot do: worker processes or several ranks on a dataset
-    whose masks follow an access counter; a global batch larger than the training windows."""
-    if _legacy_counter(train_ds) and (cfg.workers > 0 or ctx.distributed):
-        raise ParameterError("workers > 0 and distributed training need a training set with set_epoch (masks seeded by epoch and index); this one counts its accesses")
+    """Refuse a global batch larger than the training windows."""
     if ctx.distributed and len(train_ds) < cfg.batch_size * ctx.world:
         raise ParameterError(f"the training data has {len(train_ds)} windows, fewer than the global batch batch_size x processes = {cfg.batch_size} x {ctx.world}")
 
@@ -325,8 +316,6 @@ def _restore(run: _Run, state: dict) -> None:
             torch.cuda.set_rng_state(state["cuda_rng"], run.device)
     except (KeyError, RuntimeError, TypeError, ValueError) as exc:
         raise DataError(f"{run.ckpt_path}: does not fit this run ({type(exc).__name__}: {exc})") from exc
-    if _legacy_counter(run.train_ds) and "draws" in state:
-        run.train_ds._draws = state["draws"]
     run.history, run.start, run.best = list(state["history"]), state["epoch"], state["best"]
 
 
@@ -470,8 +459,6 @@ def _save_epoch(run: _Run, epoch: int, row: dict) -> None:
                  "history": run.history, "best": run.best, "config": asdict(cfg), "world_size": run.ctx.world}
         if run.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(run.device)
-        if _legacy_counter(run.train_ds):
-            state["draws"] = run.train_ds._draws
         if improved:
             save_checkpoint(run.run_dir / "best.pt", {"model": model.state_dict(), "config": asdict(cfg), "epoch": epoch + 1, "metrics": row})
         save_checkpoint(run.ckpt_path, state)
