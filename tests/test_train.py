@@ -202,16 +202,21 @@ def test_training_seed_never_moves_test_slices_into_training(seed):
 # --------------------------------------------------------------------------- devices, DataLoader (issue 15)
 
 
-def _epoch_dataset(monkeypatch, calls: list | None = None):
-    """Training sets with the ``set_epoch`` protocol (here: fixed masks, the epochs recorded)."""
+def _epoch_dataset(monkeypatch, calls: list):
+    """Training sets whose ``set_epoch`` calls are recorded in ``calls``."""
     import dynmri.learn.data as data
 
     original = data.training_datasets
 
     def with_epochs(cfg):
         tr, va = original(cfg)
-        tr.fresh_masks = False
-        tr.set_epoch = (calls if calls is not None else []).append
+        real = tr.set_epoch
+
+        def record(epoch):
+            calls.append(epoch)
+            real(epoch)
+
+        tr.set_epoch = record
         return tr, va
 
     monkeypatch.setattr(data, "training_datasets", with_epochs)
@@ -229,9 +234,9 @@ def test_set_epoch_is_called_every_epoch_and_on_resume(tmp_path, monkeypatch):
     assert state["epoch"] == 3 and "draws" not in state  # the epoch alone seeds the masks
 
 
-def test_worker_processes_and_batches_give_the_same_run(tmp_path, monkeypatch):
-    """workers=2 loads the very batches workers=0 loads; batch 2 trains (and resumes exactly)."""
-    _epoch_dataset(monkeypatch)
+def test_worker_processes_and_batches_give_the_same_run(tmp_path):
+    """workers=2 loads the very batches workers=0 loads (fresh masks drawn from (seed, epoch,
+    item)); batch 2 trains (and resumes exactly)."""
     two = replace(TINY, batch_size=2, epochs=2)
     train(two, tmp_path / "w0", progress=False)
     train(replace(two, workers=2), tmp_path / "w2", progress=False)
@@ -244,14 +249,34 @@ def test_worker_processes_and_batches_give_the_same_run(tmp_path, monkeypatch):
     assert all(torch.equal(a[k], c[k]) for k in a)
 
 
-def test_workers_refused_on_a_training_set_that_counts_accesses(tmp_path):
-    from dynmri.data.datasets import DynamicWindowDataset
+def test_a_worker_that_dies_is_one_training_error(tmp_path, monkeypatch):
+    """A DataLoader worker killed mid-epoch (e.g. for memory) stops training with a TrainingError
+    naming the last good checkpoint, not a traceback."""
+    import os
 
-    if hasattr(DynamicWindowDataset, "set_epoch"):
-        pytest.skip("the training set has set_epoch: nothing to refuse")
-    with pytest.raises(ParameterError, match="workers > 0 and distributed training need a training set with set_epoch"):
+    import dynmri.learn.data as data
+
+    original = data.training_datasets
+
+    class Dying(torch.utils.data.Dataset):
+        def __init__(self, ds):
+            self.ds = ds
+
+        def __len__(self):
+            return len(self.ds)
+
+        def __getitem__(self, i):
+            if torch.utils.data.get_worker_info() is not None:
+                os._exit(3)
+            return self.ds[i]
+
+        def __getattr__(self, name):
+            return getattr(self.ds, name)
+
+    monkeypatch.setattr(data, "training_datasets", lambda cfg: (Dying(original(cfg)[0]), original(cfg)[1]))
+    with pytest.raises(TrainingError, match="a data-loading worker died.*--resume"):
         train(replace(TINY, workers=1), tmp_path / "r", progress=False)
-    assert not (tmp_path / "r").exists()
+    assert not (tmp_path / "r" / "checkpoint.pt").exists()
 
 
 def test_bf16_trains_the_network_under_autocast_and_resumes_in_fp32(tmp_path):

@@ -405,6 +405,18 @@ def _train_epoch(run: _Run, epoch: int, step: int, progress: bool, fail_at_step:
     return row, step
 
 
+def _next_batch(run: _Run, items):
+    """The next batch; a data-loading worker process that died (killed for memory, crashed) is a
+    :class:`TrainingError` naming what is left, not a traceback."""
+    try:
+        return next(items)
+    except RuntimeError as exc:
+        if "DataLoader worker" not in str(exc):
+            raise
+        raise TrainingError(f"a data-loading worker died ({str(exc).splitlines()[0]}); {_last_good(run)} "
+                            "(continue with --resume; fewer --workers if memory is short)") from None
+
+
 def _train_step(run: _Run, items, epoch: int, step: int, fail_at_step: int | None) -> tuple[float, int]:
     """One optimiser step on the next batch; returns the loss (mean over the ranks) and the
     frames the step saw (all ranks). Under torchrun the forward and backward pass of every rank
@@ -414,7 +426,7 @@ def _train_step(run: _Run, items, epoch: int, step: int, fail_at_step: int | Non
 
     ctx, loss, value, frames, error = run.ctx, run.loss, None, 0, None
     try:
-        x, y, *sampling = (t.to(run.device, non_blocking=True) for t in next(items))
+        x, y, *sampling = (t.to(run.device, non_blocking=True) for t in _next_batch(run, items))
         physics = batch_physics(run.train_ds, *sampling)
         value = loss(run.net(y, physics, **loss.train_kwargs), x, y, physics, run.net)
         if fail_at_step is not None and step == fail_at_step:
