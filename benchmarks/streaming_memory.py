@@ -90,7 +90,7 @@ def main():
                     results[(stream, n)].append(_run(paths[n], stream))
         sizes = {n: paths[n].stat().st_size / 2**20 for n in SLICES}
     lines = [f"source: phantom magnitudes {args.frames} x {args.size} x {args.size} float32 (.npz, stored); "
-             f"1 epoch of 5 steps + validation (1 slice), tiny CRNN, crop 64; median of {args.repeats}",
+             f"1 epoch of 5 steps + validation (default fraction: 2 and 21 slices), tiny CRNN, crop 64; median of {args.repeats}",
              "", "| source | file MB | loaded: peak MB | streamed: peak MB | loaded s | streamed s |", "|---|---|---|---|---|---|"]
     med = {k: {m: statistics.median(r[m] for r in v) for m in ("peak_mb", "seconds")} for k, v in results.items()}
     for n in SLICES:
