@@ -81,9 +81,11 @@ def _problem(T=5, B=2, multicoil=False, seed=0):
     return y, physics, mask, maps
 
 
+@pytest.mark.parametrize("chunk", [1, 4, 12])  # frames per chunk (B = 2): 1, 2 (2 + 2 + 1) and all 5
 @pytest.mark.parametrize("grad", [False, True])
-def test_crnn_equals_the_nchw_formulation(grad):
+def test_crnn_equals_the_nchw_formulation(grad, chunk):
     net = _trained_like_crnn()
+    net.chunk_images = chunk
     y, physics, *_ = _problem()
     with torch.set_grad_enabled(grad):
         out, ref = net(y, physics), reference_crnn(net, y, physics)

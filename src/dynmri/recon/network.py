@@ -18,7 +18,7 @@ import torch
 
 from dynmri.errors import ParameterError
 
-MAX_BATCH = 6
+MAX_BATCH = 4
 """Windows run together at most: larger batches leave the CPU caches and cost memory."""
 
 
