@@ -156,3 +156,30 @@ def test_every_network_treats_the_windows_of_a_batch_independently(name):
     with torch.no_grad():
         ref = reference_sliding_window(net, y, physics_for, 7, 4, 2)
         assert torch.allclose(sliding_window(net, y, physics_for, 7, 4, 2), ref, atol=1e-5)
+
+
+class _Reference(torch.nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, y, physics):
+        return reference_crnn(self.net, y, physics)
+
+
+@pytest.mark.parametrize("loss_name", ["ddei", "supervised-l2"])
+def test_training_loss_and_gradients_are_unchanged(loss_name):
+    from dynmri.learn.losses import get_loss
+
+    net = _trained_like_crnn()
+    y, physics, *_ = _problem()
+    x = physics.A_adjoint(y)
+    values, grads = [], []
+    for model in (net, _Reference(net)):
+        loss = get_loss(loss_name, seed=0)
+        value = loss(model(y, physics), x, y, physics, model)
+        values.append(value.item())
+        grads.append(torch.autograd.grad(value, list(net.parameters())))
+    assert values[0] == pytest.approx(values[1], rel=1e-5)
+    for a, b in zip(*grads, strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-7)
