@@ -96,9 +96,9 @@ class CRNN(nn.Module):
 
     The features live as frames ``(T B, ch, H, W)`` in channels-last memory, time-major
     (:func:`~dynmri.models.layers.video_to_frames`), cut into chunks of consecutive frames
-    (:attr:`chunk_images`); each convolution with its sum and ReLU is one oneDNN call without
-    autograd (:func:`~dynmri.models.layers.conv_add_relu`). The results equal the plain NCHW
-    formulation to float rounding (``tests/test_fast_paths.py``)."""
+    (:attr:`chunk_images`); each convolution with its sum and ReLU is one oneDNN call, with
+    its own gradient (:func:`~dynmri.models.layers.conv_add_relu`). The results and gradients
+    equal those of the plain NCHW formulation to float rounding (``tests/test_fast_paths.py``)."""
 
     def __init__(self, channels: int = 32, cascades: int = 4, layers: int = 5, kernel: int = 3, dc_init: float = 0.98):
         super().__init__()
@@ -111,8 +111,9 @@ class CRNN(nn.Module):
         self.dc = nn.ModuleList(DataConsistency(dc_init) for _ in range(cascades))
         self.to(memory_format=torch.channels_last)  # the convolutions' weights, as their inputs
         self.chunk_images = 12
-        """Frames run through the per-frame layers at once (``B`` times the frames of a chunk):
-        fewer, larger calls, while a chunk's features stay in cache (12 MB at 16 channels, 128 x 128)."""
+        """Frame images per chunk (``B`` times the frames of a chunk) in the layers that act
+        frame by frame: fewer, larger calls, while a chunk's features stay in cache (12 MB at 16
+        channels, 128 x 128)."""
 
     def forward(self, y: torch.Tensor, physics) -> torch.Tensor:
         x = initial_estimate(y, physics)
