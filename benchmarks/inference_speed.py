@@ -13,6 +13,10 @@ Rows:
   6 slices x 20 frames at 128 x 128, 8x Gaussian mask: sliding windows of 12 frames overlapping by 6
   (36 network frames per 20 output frames), in output frames/s.
 
+On a shared machine, run it with ``OMP_WAIT_POLICY=PASSIVE``: otherwise a 2-thread OpenMP
+region whose second thread is descheduled stalls (about 16 ms per call, measured), and 2-thread
+rows come out 5-10x slower than 1-thread ones for both sides.
+
 The last column is the largest absolute difference between the two sides' outputs (the images
 peak near 1-3).
 """

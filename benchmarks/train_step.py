@@ -6,6 +6,10 @@ Usage::
 
     python benchmarks/train_step.py [--before 90e8498] [--repeats 5] [--threads 1 2] [--losses ddei supervised-l2]
 
+On a shared machine, run it with ``OMP_WAIT_POLICY=PASSIVE``: otherwise a 2-thread OpenMP
+region whose second thread is descheduled stalls (about 16 ms per call, measured), and 2-thread
+rows come out 5-10x slower than 1-thread ones for both sides.
+
 A step is what ``dynmri train`` does per batch: forward, loss, backward, gradient clipping
 (norm 1) and an Adam step, on one window ``(1, 2, 12, 128, 128)`` with an 8x Gaussian mask.
 ``ddei`` uses the shipped network's group (``group="compose"``: time shift, smooth warp and
