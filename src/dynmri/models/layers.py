@@ -41,6 +41,76 @@ def batch_to_frames(x: torch.Tensor, T: int) -> torch.Tensor:
     return x.reshape(BT // T, T, C, H, W).transpose(1, 2)
 
 
+def video_to_frames(x: torch.Tensor) -> torch.Tensor:
+    """``(B, C, T, H, W)`` -> ``(T B, C, H, W)`` in channels-last memory, time-major (frame
+    ``t`` of every video is the contiguous block ``t B : (t + 1) B``), the layout of the CRNN's
+    features: oneDNN's 3x3 convolutions with few channels run about 3x faster on channels-last
+    input than on NCHW (``benchmarks/inference_speed.py``)."""
+    B, C, T, H, W = x.shape
+    return x.permute(2, 0, 3, 4, 1).reshape(T * B, H, W, C).permute(0, 3, 1, 2)
+
+
+def frames_to_video(x: torch.Tensor, T: int) -> torch.Tensor:
+    """Inverse of :func:`video_to_frames`: ``(T B, C, H, W)`` -> ``(B, C, T, H, W)`` (contiguous)."""
+    TB, C, H, W = x.shape
+    return x.reshape(T, TB // T, C, H, W).permute(1, 2, 0, 3, 4).contiguous()
+
+
+def _fusable(layer: nn.Module, x: torch.Tensor) -> bool:
+    """Whether oneDNN's fused convolution can run ``layer`` on ``x`` (float32 on a CPU)."""
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and layer.weight.dtype == torch.float32
+            and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+            and isinstance(layer, nn.Conv2d) and layer.padding_mode == "zeros" and not isinstance(layer.padding, str))
+
+
+def _fused(x, add, weight, bias, geometry: tuple, relu: bool) -> torch.Tensor:
+    """``[ReLU](conv(x) + add)`` in one oneDNN call (``add`` may be None)."""
+    if add is None:
+        return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, *geometry, "relu" if relu else "none", [], "")
+    return torch.ops.mkldnn._convolution_pointwise.binary(x, add, weight, bias, *geometry, "add", 1.0, "relu" if relu else None, [], "")
+
+
+class _ConvAddReLU(torch.autograd.Function):
+    r"""The fused call with its gradient: :math:`g' = g \odot [y > 0]` (ReLU), then the
+    convolution's gradients from :math:`g'` and :math:`\partial/\partial\,\mathrm{add} = g'`."""
+
+    @staticmethod
+    def forward(ctx, x, add, weight, bias, geometry, relu):
+        out = _fused(x, add, weight, bias, geometry, relu)
+        ctx.save_for_backward(x, weight, out if relu else None)
+        ctx.geometry, ctx.relu, ctx.bias_size = geometry, relu, None if bias is None else [bias.shape[0]]
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        x, weight, out = ctx.saved_tensors
+        if ctx.relu:
+            grad = torch.ops.aten.threshold_backward(grad, out, 0)
+        grad = grad.contiguous(memory_format=torch.channels_last) if x.is_contiguous(memory_format=torch.channels_last) else grad.contiguous()
+        padding, stride, dilation, groups = ctx.geometry
+        need = ctx.needs_input_grad
+        gx, gw, gb = torch.ops.aten.convolution_backward(grad, x, weight, ctx.bias_size, stride, padding, dilation, False, [0, 0], groups,
+                                                         [need[0], need[2], need[3] and ctx.bias_size is not None])
+        return gx, grad if need[1] else None, gw, gb, None, None
+
+
+def conv_add_relu(layer: nn.Conv2d, x: torch.Tensor, add: torch.Tensor | None = None, relu: bool = False) -> torch.Tensor:
+    r"""``layer(x) + add``, then ReLU if ``relu``: one fused oneDNN call (binary add and ReLU
+    post-ops) on float32 CPU tensors, with its own gradient (:class:`_ConvAddReLU`), the plain
+    ops otherwise. ``x`` and ``add`` ``(N, C, H, W)``, best in channels-last memory."""
+    if not _fusable(layer, x):
+        out = layer(x)
+        out = out if add is None else out + add
+        return torch.relu(out) if relu else out
+    if add is not None:
+        add = add.contiguous(memory_format=torch.channels_last) if x.is_contiguous(memory_format=torch.channels_last) else add.contiguous()
+    geometry = (list(layer.padding), list(layer.stride), list(layer.dilation), layer.groups)
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, add, layer.weight, layer.bias)):
+        return _ConvAddReLU.apply(x, add, layer.weight, layer.bias, geometry, relu)
+    return _fused(x, add, layer.weight, layer.bias, geometry, relu)
+
+
 def zero_init(layer: nn.Module) -> nn.Module:
     nn.init.zeros_(layer.weight)
     if getattr(layer, "bias", None) is not None:
