@@ -57,8 +57,10 @@ def frames_to_video(x: torch.Tensor, T: int) -> torch.Tensor:
 
 
 def _fusable(layer: nn.Module, x: torch.Tensor) -> bool:
-    """Whether oneDNN's fused convolution can run ``layer`` on ``x`` (float32 on a CPU)."""
+    """Whether oneDNN's fused convolution can run ``layer`` on ``x`` (float32 on a CPU, autocast
+    off: under ``--precision bf16`` the plain ops run, so that autocast applies to them)."""
     return (x.device.type == "cpu" and x.dtype == torch.float32 and layer.weight.dtype == torch.float32
+            and not torch.is_autocast_enabled("cpu")
             and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
             and isinstance(layer, nn.Conv2d) and layer.padding_mode == "zeros" and not isinstance(layer.padding, str))
 
