@@ -35,7 +35,7 @@ import torch
 
 from dynmri.config import ScannerLimits
 from dynmri.eval.report import markdown_table, report
-from dynmri.sampling.trajectories import project_to_limits, radial, spiral, violations
+from dynmri.sampling.trajectories import project_to_limits, radial, spiral_at_slew, violations
 
 N, SHOTS, SAMPLES = 128, 8, 1280
 LIM = ScannerLimits()
@@ -63,16 +63,8 @@ for line in sys.stdin:
 
 
 def overslew_spiral(excess: float) -> torch.Tensor:
-    """8 spiral readouts whose peak slew is ``1 + excess`` times the limit (revolutions by bisection)."""
-    lo, hi = 0.5, 50.0
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        if violations(spiral(SHOTS, SAMPLES, 1, mid)[0], N, LIM)["slew_ratio"] < 1 + excess:
-            lo = mid
-        else:
-            hi = mid
-    return spiral(SHOTS, SAMPLES, 1, lo)[0].double()
-
+    """8 spiral readouts whose peak slew is ``1 + excess`` times the limit."""
+    return spiral_at_slew(SHOTS, SAMPLES, N, LIM, 1 + excess)
 
 def cases() -> dict[str, tuple[torch.Tensor, int]]:
     """name -> (input ``(8, 1280, 2)`` float64, sample at the centre of k-space)."""

@@ -12,7 +12,6 @@ from dynmri.sampling.trajectories import (
     project_steps,
     project_to_limits,
     radial,
-    spiral,
     violations,
 )
 
@@ -21,16 +20,8 @@ N = 64
 
 
 def overslew_spiral(excess: float, shots: int = 4, samples: int = 640) -> torch.Tensor:
-    """A spiral whose peak slew is ``1 + excess`` times the limit (revolutions by bisection)."""
-    lo, hi = 0.5, 40.0
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        if violations(spiral(shots, samples, 1, mid)[0], N, LIM)["slew_ratio"] < 1 + excess:
-            lo = mid
-        else:
-            hi = mid
-    return spiral(shots, samples, 1, lo)[0].double()
-
+    """A spiral whose peak slew is ``1 + excess`` times the limit."""
+    return tr.spiral_at_slew(shots, samples, N, LIM, 1 + excess)
 
 def assert_feasible(k, ramp=False, te=None, rtol=1e-6):
     v = violations(k, N, LIM, rtol=rtol, ramp=ramp)

@@ -129,6 +129,20 @@ def spiral(n_interleaves: int, n_samples: int, frames: int = 1, revolutions: flo
     return rotate_frames(base, frames, psi)
 
 
+
+def spiral_at_slew(n_interleaves: int, n_samples: int, n: int, limits, ratio: float) -> torch.Tensor:
+    """One frame ``(S, Ns, 2)`` float64 of :func:`spiral` whose peak slew rate is ``ratio`` times
+    ``limits.smax`` for an ``n x n`` image (revolutions found by bisection; ``ratio > 1`` gives a
+    trajectory to project, as in the projection's tests and benchmark)."""
+    lo, hi = 0.5, 50.0
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        if violations(spiral(n_interleaves, n_samples, 1, mid)[0], n, limits)["slew_ratio"] < ratio:
+            lo = mid
+        else:
+            hi = mid
+    return spiral(n_interleaves, n_samples, 1, lo)[0].double()
+
 def rotate_frames(k: torch.Tensor, frames: int, psi: float = GOLDEN_ANGLE) -> torch.Tensor:
     """One frame's trajectory ``(S, Ns, 2)`` rotated by ``t * psi`` (radians) in frame ``t``:
     ``(T, S, Ns, 2)``, kept inside [-0.5, 0.5)."""
