@@ -89,8 +89,13 @@ def _beats(duration: float, heart_rate: float, rr_std: float, ectopic: bool, rng
     return np.array(onsets), np.array(rrs), np.array(amps), ectopic_at if ectopic_at < k else -1
 
 
+def beat_index(onsets: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Index into ``onsets`` of the beat holding each time (the first beat for earlier times)."""
+    return np.clip(np.searchsorted(onsets, times, side="right") - 1, 0, len(onsets) - 1)
+
+
 def _contraction(times, onsets, rrs, amps):
-    idx = np.clip(np.searchsorted(onsets, times, side="right") - 1, 0, len(onsets) - 1)
+    idx = beat_index(onsets, times)
     tau = times - onsets[idx]
     rr = rrs[idx]
     ts, tr = 0.3 * np.sqrt(rr), 0.15 * np.sqrt(rr)

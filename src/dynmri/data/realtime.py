@@ -76,15 +76,14 @@ def realtime_series(seed: int = 0, *, frames: int | None = None, size: tuple[int
     The ectopic beat is present unless ``ectopic=False``; ``irregular`` marks it and the beats before and after it
     (the compensatory pause) frame by frame.
     """
-    from dynmri.data.phantom import cardiac_phantom
+    from dynmri.data.phantom import beat_index, cardiac_phantom
 
-    opts = dict(REALTIME_DEFAULTS) | overrides
-    frames = opts.pop("frames") if frames is None else frames
-    size = opts.pop("size") if size is None else size
-    opts.pop("frames", None), opts.pop("size", None)
+    opts = {k: v for k, v in (REALTIME_DEFAULTS | overrides).items() if k not in ("frames", "size")}
+    frames = REALTIME_DEFAULTS["frames"] if frames is None else frames
+    size = REALTIME_DEFAULTS["size"] if size is None else size
     size = (size, size) if isinstance(size, int) else tuple(size)
     ph = cardiac_phantom(frames, size, seed=seed, **opts)
-    beat = np.clip(np.searchsorted(ph.beat_onsets, ph.frame_times, side="right") - 1, 0, len(ph.beat_onsets) - 1)
+    beat = beat_index(ph.beat_onsets, ph.frame_times)
     phase = np.clip((ph.frame_times - ph.beat_onsets[beat]) / ph.rr_intervals[beat], 0, 1 - 1e-9)
     k = ph.ectopic_beat
     irregular = (np.abs(beat - k) <= 1) if k >= 0 else np.zeros(frames, bool)
@@ -148,22 +147,28 @@ def lv_area_curve(video: np.ndarray, series: RealtimeSeries) -> np.ndarray:
     reference curve)."""
     T, H, W = video.shape
     rows, cols = np.mgrid[0:H, 0:W]
-    c = pool_centre(video, series)
+    frac = blood_fraction(video, series)
+    c = _centroid(frac, series)
     d = np.hypot(rows[None] - c[:, 0, None, None], cols[None] - c[:, 1, None, None])
-    return (blood_fraction(video, series) * (d <= disc_radius(series))).sum(axis=(1, 2))
+    return (frac * (d <= disc_radius(series))).sum(axis=(1, 2))
 
 
 def pool_centre(video: np.ndarray, series: RealtimeSeries) -> np.ndarray:
     """Centre ``(T, 2)`` (row, column; pixels) of the blood pool measured on ``video``: the
     blood-fraction centroid inside a fixed ellipse around the truth's mean LV centre, elongated
     along the rows by the respiratory range (it never follows the truth frame by frame)."""
-    T, H, W = video.shape
+    return _centroid(blood_fraction(video, series), series)
+
+
+def _centroid(fraction: np.ndarray, series: RealtimeSeries) -> np.ndarray:
+    """:func:`pool_centre` of the blood fractions ``(T, H, W)`` of a video."""
+    T, H, W = fraction.shape
     rows, cols = np.mgrid[0:H, 0:W].astype(float)
     c = series.lv_centre.mean(axis=0)
     r = disc_radius(series)
     half_range = 0.5 * np.ptp(series.lv_centre[:, 0])
     inside = ((rows - c[0]) / (r + half_range)) ** 2 + ((cols - c[1]) / r) ** 2 <= 1
-    frac = blood_fraction(video, series) * inside
+    frac = fraction * inside
     total = np.maximum(frac.sum(axis=(1, 2)), 1e-12)
     return np.stack([(frac * rows).sum(axis=(1, 2)) / total, (frac * cols).sum(axis=(1, 2)) / total], axis=1)
 
