@@ -19,9 +19,9 @@ def _reference_bcrnn(layer, x, h_iter):
     inp = batch_to_frames(layer.x2h(frames_to_batch(x)), T)
     if h_iter is not None:
         inp = inp + batch_to_frames(layer.i2h(frames_to_batch(h_iter)), T)
-    out = torch.zeros(B, layer.ch, T, H, W, dtype=x.dtype)
+    out = torch.zeros(B, layer.h2h.out_channels, T, H, W, dtype=x.dtype)
     for order in (range(T), reversed(range(T))):
-        h, hs = torch.zeros(B, layer.ch, H, W, dtype=x.dtype), [None] * T
+        h, hs = torch.zeros(B, layer.h2h.out_channels, H, W, dtype=x.dtype), [None] * T
         for t in order:
             h = torch.relu(inp[:, :, t] + layer.h2h(h))
             hs[t] = h

@@ -152,9 +152,8 @@ class _TrajectoryLearner:
         self.per_stage = max(1, cfg.steps // (int(math.log2(self.d)) + 1))
         self.gen = torch.Generator(dev).manual_seed(cfg.seed)
         p = interpolate(self.k0, n_control(self.Ns, self.d)).clone()
-        self.proj_state: dict = {}
         with torch.no_grad():
-            p = project_to_limits(p, self.n, cfg.limits, decimation=self._ratio(p), n_iter=cfg.proj_iters, state=self.proj_state).float()
+            p = project_to_limits(p, self.n, cfg.limits, decimation=self._ratio(p), n_iter=cfg.proj_iters).float()
         self.p = p.requires_grad_(True)
         self.opt = torch.optim.Adam([self.p], lr=self.lr)
         self.nufft = FrameNUFFT(interpolate(self.p.detach(), self.Ns)[None], (self.n, self.n))
@@ -196,7 +195,7 @@ class _TrajectoryLearner:
             "exp_avg": interpolate(state["exp_avg"], m).clone(),
             "exp_avg_sq": interpolate(state["exp_avg_sq"], m).clone(),
         }
-        self.p, self.opt, self.proj_state = newp, new_opt, {}
+        self.p, self.opt = newp, new_opt
 
     def step(self, step: int) -> None:
         """One Adam step on a random batch of training frames, then the projection."""
@@ -215,11 +214,9 @@ class _TrajectoryLearner:
         loss = image_loss(self.nufft.adj_op(self.nufft.op(x) * w[None]), x, cfg.objective)
         self.opt.zero_grad()
         loss.backward()
-        before = self.p.detach().clone()  # feasible: the projected previous iterate
         self.opt.step()
         with torch.no_grad():
-            self.p.copy_(project_to_limits(self.p.detach(), n, cfg.limits, decimation=self._ratio(self.p), n_iter=cfg.proj_iters,
-                                           state=self.proj_state, fallback=before))
+            self.p.copy_(project_to_limits(self.p.detach(), n, cfg.limits, decimation=self._ratio(self.p), n_iter=cfg.proj_iters))
         self.losses.append(float(loss.detach()))
         if (step + 1) % cfg.snapshot_every == 0 or step + 1 == cfg.steps:
             self.snapshots.append(self._full().cpu().numpy().copy())

@@ -47,11 +47,9 @@ class BCRNNLayer(nn.Module):
 
     def __init__(self, cin: int, ch: int, k: int = 3):
         super().__init__()
-        self.ch = ch
         self.x2h = nn.Conv2d(cin, ch, k, padding=k // 2)
         self.h2h = nn.Conv2d(ch, ch, k, padding=k // 2)
         self.i2h = nn.Conv2d(ch, ch, k, padding=k // 2)
-        self.act = nn.ReLU()
 
     def forward(self, x: list[torch.Tensor], h_iter: list[torch.Tensor] | None, B: int) -> list[torch.Tensor]:
         r"""Chunks of frames ``x[c] (k B, cin, H, W)`` and ``h_iter[c] (k B, ch, H, W)``
@@ -63,16 +61,19 @@ class BCRNNLayer(nn.Module):
         if h_iter is not None:
             inp = [conv_add_relu(self.i2h, hc, add=ic) for hc, ic in zip(h_iter, inp, strict=True)]
         steps = [s for c in inp for s in c.split(B)]
-        T, bias = len(steps), self.h2h.bias.view(1, -1, 1, 1)
-        fwd = [torch.relu(steps[0] + bias)]
-        for t in range(1, T):
-            fwd.append(conv_add_relu(self.h2h, fwd[-1], add=steps[t], relu=True))
-        bwd = [torch.relu(steps[T - 1] + bias)]
-        for t in range(T - 2, -1, -1):
-            bwd.append(conv_add_relu(self.h2h, bwd[-1], add=steps[t], relu=True))
+        T = len(steps)
+        fwd, bwd = self._recur(steps, range(T)), self._recur(steps, range(T - 1, -1, -1))
         out = [f + b for f, b in zip(fwd, reversed(bwd), strict=True)]
         starts = itertools.accumulate((c.shape[0] // B for c in inp), initial=0)
         return [out[a] if b == a + 1 else torch.cat(out[a:b]) for a, b in itertools.pairwise(starts)]
+
+    def _recur(self, steps: list[torch.Tensor], order: range) -> list[torch.Tensor]:
+        r"""One pass in ``order``: :math:`h_t = \mathrm{ReLU}(s_t + W_h h_{prev})`, the first step
+        the bias alone (the zero state is not convolved); the states in the order visited."""
+        h = [torch.relu(steps[order[0]] + self.h2h.bias.view(1, -1, 1, 1))]
+        for t in order[1:]:
+            h.append(conv_add_relu(self.h2h, h[-1], add=steps[t], relu=True))
+        return h
 
 
 class CRNNiLayer(nn.Module):
@@ -82,7 +83,6 @@ class CRNNiLayer(nn.Module):
         super().__init__()
         self.x2h = nn.Conv2d(ch, ch, k, padding=k // 2)
         self.i2h = nn.Conv2d(ch, ch, k, padding=k // 2)
-        self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor, h_iter: torch.Tensor | None) -> torch.Tensor:
         """Frames ``(N, ch, H, W)`` -> ``ReLU(W_x x + W_i h_iter)`` ``(N, ch, H, W)``."""

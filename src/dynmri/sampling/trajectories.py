@@ -416,9 +416,8 @@ def _echo_index(te, ns: int) -> int | None:
     return int(te) % ns
 
 
-def project_steps(z: torch.Tensor, alpha: float, beta: float, n_iter: int = 400, state: dict | None = None,
-                  fallback: torch.Tensor | None = None, *, ramp: bool = False, te: int | None = None, rtol: float = 1e-4,
-                  dtype: torch.dtype = torch.float64) -> torch.Tensor:
+def project_steps(z: torch.Tensor, alpha: float, beta: float, n_iter: int = 400, *, ramp: bool = False, te: int | None = None,
+                  rtol: float = 1e-4, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     r"""Nearest ``k`` (Euclidean) to ``z`` whose every readout meets the step limits.
 
     .. math:: \min_k \tfrac12 \|k - z\|^2 \;\text{s.t.}\; \|k_{i+1} - k_i\| \le \alpha,\;
@@ -439,9 +438,6 @@ def project_steps(z: torch.Tensor, alpha: float, beta: float, n_iter: int = 400,
         Largest first and second difference (cycles/pixel; :meth:`ScannerLimits.steps`).
     n_iter : int
         At most this many Newton steps (about 40-70 are needed).
-    state, fallback
-        Accepted and ignored (the warm start and feasible previous iterate the previous dual solver
-        needed; every iterate of this one is feasible).
     ramp : bool
         The readout starts from rest: zero gradient before the first sample (:math:`k_{-1} = k_0`),
         so the first step is at most one raster step of slew, :math:`\|k_1 - k_0\| \le \beta`.
@@ -503,7 +499,7 @@ def project_to_limits(k: torch.Tensor, n: int, limits: ScannerLimits, decimation
     readout. ``decimation = d``: ``k`` holds control points that are linearly interpolated by ``d``
     to the raster, so differences of ``k`` may be ``d`` times larger (first differences; second
     differences at the control points; the ramp step); ``te`` then indexes control points.
-    ``kwargs`` go to :func:`project_steps` (``n_iter``, ``rtol``; ``state``, ``fallback`` ignored).
+    ``kwargs`` go to :func:`project_steps` (``n_iter``, ``rtol``).
     """
     a, b = limits.steps(n)
     dtype = k.dtype if k.dtype.is_floating_point else torch.float64
