@@ -79,6 +79,26 @@ def test_run_method_runs_a_trained_network(acq):
         run_method(multicoil, network_method("crnn-ddei-sunnybrook-8x"))
 
 
+def test_bf16_network_physics_runs_in_float32_for_stacked_windows_too(acq):
+    """Under bf16 the operator a network receives, one window's or the stack of several, casts a
+    bf16 input to float32 and runs outside autocast (8 frames, window 4: three stacked windows)."""
+    import torch
+
+    from dynmri.recon.run import LoadedNetwork
+
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, y, physics):
+            x = physics.A_adjoint(y.to(torch.bfloat16))
+            seen.append((x.dtype, y.shape[0]))
+            return x
+
+    net = LoadedNetwork("probe", Probe(), TrainConfig(window=4), torch.device("cpu"), 0.0)
+    run_method(acq, network_method("probe"), window=4, overlap=2, network=net, precision="bf16")
+    assert seen and all(dtype == torch.float32 for dtype, _ in seen) and max(b for _, b in seen) > 1
+
+
 def test_run_method_network_loaded_once_device_and_precision(acq):
     """``network=`` (loaded once) gives what loading it per call gives; ``precision="bf16"`` runs
     the network under autocast with its physics in float32 (close to fp32, not equal); bad

@@ -239,13 +239,13 @@ def _network(acq, spec: str, device, window: int | None, overlap: int | None, pr
     time_dim = -2 if acq.noncartesian else -3
     bf16 = precision == "bf16"
 
-    def one(y, mask, maps):
-        def phys(a, b):
-            p = acquisition_physics(acq, mask, maps, device, a, b)
-            return _full_precision_physics(p, device) if bf16 else p
+    # bf16: the operator the network receives (one window's, or the stack of several) runs in float32
+    net = (lambda y, p: model(y, _full_precision_physics(p, device))) if bf16 else model
 
+    def one(y, mask, maps):
+        phys = lambda a, b: acquisition_physics(acq, mask, maps, device, a, b)  # noqa: E731
         with autocast(precision, device):
-            x = sliding_window(model, y, phys, acq.frames, window, overlap, time_dim=time_dim)
+            x = sliding_window(net, y, phys, acq.frames, window, overlap, time_dim=time_dim)
         return x.to(y.dtype) if bf16 else x
 
     info = {"spec": spec, "model": cfg.model, "loss": cfg.loss, "window": window, "overlap": overlap}
