@@ -79,24 +79,30 @@ def test_run_method_runs_a_trained_network(acq):
         run_method(multicoil, network_method("crnn-ddei-sunnybrook-8x"))
 
 
-def test_bf16_network_physics_runs_in_float32_for_stacked_windows_too(acq):
+def test_bf16_network_physics_runs_in_float32_for_stacked_windows_too(acq, monkeypatch):
     """Under bf16 the operator a network receives, one window's or the stack of several, casts a
     bf16 input to float32 and runs outside autocast (8 frames, window 4: three stacked windows)."""
     import torch
 
+    from dynmri.physics.cartesian import DynamicSingleCoilMRI
     from dynmri.recon.run import LoadedNetwork
 
-    seen = []
+    seen, adjoint = [], DynamicSingleCoilMRI.A_adjoint
+
+    def recording(self, y, *args, **kwargs):
+        seen.append((y.dtype, torch.is_autocast_enabled("cpu"), y.shape[0]))
+        return adjoint(self, y, *args, **kwargs)
+
+    monkeypatch.setattr(DynamicSingleCoilMRI, "A_adjoint", recording)
 
     class Probe(torch.nn.Module):
         def forward(self, y, physics):
-            x = physics.A_adjoint(y.to(torch.bfloat16))
-            seen.append((x.dtype, y.shape[0]))
-            return x
+            return physics.A_adjoint(y.to(torch.bfloat16))
 
     net = LoadedNetwork("probe", Probe(), TrainConfig(window=4), torch.device("cpu"), 0.0)
     run_method(acq, network_method("probe"), window=4, overlap=2, network=net, precision="bf16")
-    assert seen and all(dtype == torch.float32 for dtype, _ in seen) and max(b for _, b in seen) > 1
+    assert seen and max(b for *_, b in seen) > 1
+    assert all(dtype == torch.float32 and not autocast for dtype, autocast, _ in seen), seen
 
 
 def test_run_method_network_loaded_once_device_and_precision(acq):
