@@ -177,13 +177,6 @@ def best_panels(acq, recons: dict[str, np.ndarray], rows: Sequence[dict], n_best
     return {"ground truth": acq.target[0]} | {k: recons[k][0] for k in ["zero-filled", *best] if k in recons}
 
 
-def save_best_comparison(path: str | Path, acq, recons: dict[str, np.ndarray], rows: Sequence[dict], n_best: int = 2) -> Path:
-    """Video of the first slice: ground truth, zero-filled and the ``n_best`` other rows of highest PSNR."""
-    from dynmri.eval.figures import save_comparison
-
-    return save_comparison(path, best_panels(acq, recons, rows, n_best), reference=acq.target[0])
-
-
 def benchmark_slices(data: str) -> str:
     """The slices a benchmark scores: all of the phantom (seeded test phantoms), else the held-out
     test split of the data (:func:`dynmri.data.sources.test_split`)."""

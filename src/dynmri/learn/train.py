@@ -352,7 +352,7 @@ def _train_epochs(run: _Run, progress: bool, fail_at_step: int | None) -> None:
     for epoch in range(run.start, cfg.epochs):
         row, step = _train_epoch(run, epoch, step, progress, fail_at_step)
         if run.val_ds is not None:
-            scores = run.together(lambda: holdout_scores(run.net, run.val_ds, holdout, run.device, run.cfg.precision), main_only=True)
+            scores = run.together(lambda: holdout_scores(run.net, run.val_ds, holdout, run.device), main_only=True)  # run.net carries the precision
             row |= parallel.share(ctx, scores, run.device)
         run.history.append(row)
         _save_epoch(run, epoch, row)

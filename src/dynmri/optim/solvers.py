@@ -340,11 +340,6 @@ class TemporalTridiagonal:
             prev = cp[t] = -rho * inv_den[t]
         self.inv_den, self.cp = inv_den.to(real), cp.to(real)
 
-    def to(self, dtype) -> TemporalTridiagonal:
-        """The factors in the real ``dtype`` (``float32``/``float64``; the solve accepts complex ``d``)."""
-        self.inv_den, self.cp = self.inv_den.to(dtype), self.cp.to(dtype)
-        return self
-
     def solve(self, d: Tensor) -> Tensor:
         r""":math:`x` with :math:`(\operatorname{diag}(a) + \rho D_t^H D_t) x = d`; ``d`` real or complex."""
         d = d.movedim(self.dim, 0)

@@ -206,11 +206,6 @@ class FrameNUFFT:
     def n_samples(self) -> int:
         return self.k.shape[1] * self.k.shape[2]
 
-    @property
-    def ops(self) -> list:
-        """The operators (one per frame) on the trajectory's device."""
-        return self.ops_on(self.k.device)
-
     def _samples(self) -> list[np.ndarray]:
         dt = np.float64 if self.k.dtype == torch.float64 else np.float32
         return [kt.reshape(-1, 2).astype(dt) for kt in self.k.detach().cpu().numpy()]

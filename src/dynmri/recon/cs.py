@@ -412,7 +412,7 @@ def _admm_x_update(prob: _Problem, Dt, rho_t: float, rho_w: float):
 
     x0 = prob.x0
     if prob._mask is not None:
-        tri = TemporalTridiagonal(prob._mask + rho_w, rho_t, dim=1).to(x0.dtype)
+        tri = TemporalTridiagonal(prob._mask + rho_w, rho_t, dim=1)  # factors in the mask's dtype, that of y
 
         def solve(b, x):
             r = b.add_(x0)
