@@ -43,8 +43,9 @@ def check_device_spec(spec: str) -> str:
     return spec
 
 
-def resolve_device(spec: str = "auto"):
-    """The ``torch.device`` for ``spec`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) on this machine.
+def resolve_device(spec="auto"):
+    """The ``torch.device`` for ``spec`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) on this machine;
+    a ``torch.device`` is returned as it is (already resolved).
 
     Raises
     ------
@@ -54,6 +55,8 @@ def resolve_device(spec: str = "auto"):
     """
     import torch
 
+    if isinstance(spec, torch.device):
+        return spec
     check_device_spec(spec)
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -192,7 +192,7 @@ def load_network(spec: str | os.PathLike, device="cpu") -> LoadedNetwork:
     from dynmri.models.weights import load_trained, resolve_weights
 
     t0 = time.perf_counter()
-    device = resolve_device(device) if isinstance(device, str) else device
+    device = resolve_device(device)
     model, cfg = load_trained(resolve_weights(str(spec)))
     return LoadedNetwork(str(spec), model.to(device), cfg, device, time.perf_counter() - t0)
 
@@ -303,7 +303,7 @@ def run_method(acquisition, method: str = "zero-filled", config: CSConfig | dict
     from dynmri.devices import check_precision, resolve_device
 
     check_precision(precision)
-    device, (source, acquisition) = resolve_device(device) if isinstance(device, str) else device, _source(acquisition)
+    device, (source, acquisition) = resolve_device(device), _source(acquisition)
     if check:
         check_applicable(acquisition, method, source)
     if method.startswith(NETWORK):
