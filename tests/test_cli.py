@@ -1,6 +1,7 @@
 """The CLI end to end, and one clear error line for every bad input."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -318,3 +319,7 @@ def test_evaluate_many_files(tmp_path, three_acqs):
     res = run("evaluate", str(tmp_path / "zf" / "a*.npz"), *[a for acq in three_acqs for a in ("--reference", acq)])
     assert res.output.count("| zero-filled |") == 0 and "| total (3 files) |" in res.output
     assert not (tmp_path / "zf" / "evaluate-summary.json").exists()  # no --out-dir: nothing written
+    (tmp_path / "other").mkdir()
+    shutil.copy(recs[0], tmp_path / "other" / "lps.npz")  # same name as recs[1]: fine when nothing is written
+    res = run("evaluate", recs[1], tmp_path / "other" / "lps.npz", "--reference", three_acqs[0])
+    assert "| total (2 files) |" in res.output

@@ -102,7 +102,7 @@ class ReconJob:
         config = _checked_config(method, network, config_file, overrides)
         check_tuning(method, auto_tune, tune_slices, coil_maps)
         check_precision(precision)
-        device = resolve_device(device) if isinstance(device, str) else device
+        device = resolve_device(device)
         return cls(method, config, window, overlap, auto_tune, tune_slices, coil_maps, device, precision)
 
     @property
@@ -342,10 +342,10 @@ def evaluate_files(recons, references, out_dir: str | os.PathLike | None = None,
 
     t_start = time.perf_counter()
     refs = pair_references(recons, references)
-    outs = batch_outputs(recons, out_dir if out_dir is not None else ".", "json")
+    outs = batch_outputs(recons, out_dir, "json") if out_dir is not None else [""] * len(recons)
     targets: dict = {}
     pairs = [load_pair(r, ref, roi, targets) for r, ref in zip(recons, refs, strict=True)]
-    result = BatchResult([FileRun(str(r), str(o) if out_dir is not None else "") for r, o in zip(recons, outs, strict=True)],
+    result = BatchResult([FileRun(str(r), str(o)) for r, o in zip(recons, outs, strict=True)],
                          validation_seconds=time.perf_counter() - t_start,
                          summary=Path(out_dir) / EVALUATE_SUMMARY if out_dir is not None else None,
                          info={"command": "evaluate", "references": [str(r) for r in refs], "roi": roi})
