@@ -145,12 +145,18 @@ def lv_area_curve(video: np.ndarray, series: RealtimeSeries) -> np.ndarray:
     with blood and myocardium levels :math:`b`, :math:`m` read from the *true* end-diastolic frame
     (so every method is measured with the same yardstick; apply it to ``series.video`` for the
     reference curve)."""
+    return pool_measures(video, series)[0]
+
+
+def pool_measures(video: np.ndarray, series: RealtimeSeries) -> tuple[np.ndarray, np.ndarray]:
+    """``(area (T,), centre (T, 2))``: :func:`lv_area_curve` and :func:`pool_centre` of ``video``
+    from one computation of its blood fractions."""
     T, H, W = video.shape
     rows, cols = np.mgrid[0:H, 0:W]
     frac = blood_fraction(video, series)
     c = _centroid(frac, series)
     d = np.hypot(rows[None] - c[:, 0, None, None], cols[None] - c[:, 1, None, None])
-    return (frac * (d <= disc_radius(series))).sum(axis=(1, 2))
+    return (frac * (d <= disc_radius(series))).sum(axis=(1, 2)), c
 
 
 def pool_centre(video: np.ndarray, series: RealtimeSeries) -> np.ndarray:

@@ -43,15 +43,15 @@ def _psnr(recon: np.ndarray, truth: np.ndarray, peak: float) -> float:
 def motion_metrics(recon: np.ndarray, series) -> dict:
     """The metrics of the module doc for ``recon (T, H, W)`` (complex or magnitude) against the
     real-time series ``series``."""
-    from dynmri.data.realtime import lv_area_curve, pool_centre
+    from dynmri.data.realtime import pool_measures
 
     truth = series.video
     if recon.shape != truth.shape:
         raise ShapeError(f"the reconstruction is {recon.shape}, the series {truth.shape}")
     peak = float(np.abs(truth).max())
     irr, ect = series.irregular, series.beat == series.ectopic_beat
-    a_rec, a_ref = lv_area_curve(recon, series), lv_area_curve(truth, series)
-    p_rec, p_ref = pool_centre(recon, series)[:, 0], pool_centre(truth, series)[:, 0]
+    (a_rec, c_rec), (a_ref, c_ref) = pool_measures(recon, series), pool_measures(truth, series)
+    p_rec, p_ref = c_rec[:, 0], c_ref[:, 0]
 
     def rmse(e, sel=slice(None)):
         return float(np.sqrt(np.mean(e[sel] ** 2))) if np.size(e[sel]) else float("nan")
