@@ -139,19 +139,15 @@ class DynamicWindowDataset(torch.utils.data.Dataset):
         return self.store.read(self.slices[j], t0, t1)[self._crop_slices()]
 
     def _peak(self, j: int):
-        peak = np.abs(self._read(j, 0, self.store.shape[1])).max()
-        if peak == 0:
-            raise ParameterError(f"video {j} is all zero")
-        return peak
+        from dynmri.data.simulate import video_peak
+
+        return video_peak(self._read(j, 0, self.store.shape[1]), j)
 
     def _window(self, j: int, t0: int) -> np.ndarray:
         """Frames ``t0 : t0 + window`` of slice ``j``, scaled and phased as by ``add_smooth_phase``."""
-        from dynmri.data.simulate import smooth_phase
+        from dynmri.data.simulate import phase_frames
 
-        vid = self._read(j, t0, t0 + self.window) / self._peaks[j]
-        if not np.iscomplexobj(vid):
-            vid = vid * np.exp(1j * smooth_phase(vid.shape[-2:], np.random.default_rng(self.seed + j)))[None]
-        return vid.astype(np.complex64)
+        return phase_frames(self._read(j, t0, t0 + self.window), self._peaks[j], self.seed + j).astype(np.complex64)
 
     def _maps(self, j: int, t0: int) -> torch.Tensor | None:
         """``(1, N, H, W)`` complex64, or None for one coil."""

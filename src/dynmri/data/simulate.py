@@ -49,14 +49,26 @@ def add_smooth_phase(videos: np.ndarray, seed: int = 0, max_phase: float = np.pi
         raise ShapeError(f"videos must be (S, T, H, W), got shape {videos.shape}")
     out = np.empty(videos.shape, dtype=np.complex64)
     for s, vid in enumerate(videos):
-        peak = np.abs(vid).max()
-        if peak == 0:
-            raise ParameterError(f"video {s} is all zero")
-        vid = vid / peak
-        if not np.iscomplexobj(vid):
-            vid = vid * np.exp(1j * smooth_phase(vid.shape[-2:], np.random.default_rng(seed + s), max_phase=max_phase))[None]
-        out[s] = vid
+        out[s] = phase_frames(vid, video_peak(vid, s), seed + s, max_phase)
     return out
+
+
+def video_peak(video: np.ndarray, s: int) -> float:
+    """The largest magnitude of video ``s`` (a :class:`ParameterError` when it is all zero)."""
+    peak = np.abs(video).max()
+    if peak == 0:
+        raise ParameterError(f"video {s} is all zero")
+    return peak
+
+
+def phase_frames(frames: np.ndarray, peak: float, seed: int, max_phase: float = np.pi / 2) -> np.ndarray:
+    """Frames ``(T, H, W)`` of one video as :func:`add_smooth_phase` makes them: divided by the
+    video's ``peak`` and, when real, times its smooth phase seeded ``seed`` (the same for every
+    frame, so a window of a video gets the window of the whole video's result)."""
+    frames = frames / peak
+    if not np.iscomplexobj(frames):
+        frames = frames * np.exp(1j * smooth_phase(frames.shape[-2:], np.random.default_rng(seed), max_phase=max_phase))[None]
+    return frames
 
 
 def birdcage_maps(n_coils: int, size: tuple[int, int], radius: float = 1.5) -> np.ndarray:
