@@ -38,6 +38,13 @@ import numpy as np
 
 from dynmri.errors import ParameterError
 
+LV_SHRINK = 0.38
+"""Share of the LV blood-pool radius lost at full contraction (contraction amplitude 1)."""
+LV_ASPECT = 1.04
+"""Column-to-row half-axis ratio of the LV blood pool and myocardium ellipses."""
+MAX_BEAT_AMPLITUDE = 1.2
+"""Largest contraction amplitude of a beat."""
+
 
 @dataclass
 class PhantomMotion:
@@ -80,7 +87,7 @@ def _beats(duration: float, heart_rate: float, rr_std: float, ectopic: bool, rng
             rr, amp = 1.45 * mean_rr, 1.1  # compensatory pause, stronger (more filling)
         else:
             rr = mean_rr * float(np.clip(1 + rr_std * rng.standard_normal(), 0.7, 1.3))
-            amp = float(np.clip(1 + 0.08 * rng.standard_normal(), 0.8, 1.2))
+            amp = float(np.clip(1 + 0.08 * rng.standard_normal(), 0.8, MAX_BEAT_AMPLITUDE))
         onsets.append(t)
         rrs.append(rr)
         amps.append(amp)
@@ -181,8 +188,8 @@ def _lv_geometry(heart, c, resp, H: int, W: int) -> dict:
     :math:`1.04\,r_b (W-1)/2` (columns) and :math:`r_b (H-1)/2` (rows), :math:`r_b = r_{b,0}(1 - 0.38 c)`,
     centred at the heart centre moved by the respiration along the rows."""
     hc_u, hc_v, r_blood0, r_outer0 = heart
-    r_blood = r_blood0 * (1 - 0.38 * np.asarray(c))
-    area = np.pi * (1.04 * r_blood * (W - 1) / 2) * (r_blood * (H - 1) / 2)
+    r_blood = r_blood0 * (1 - LV_SHRINK * np.asarray(c))
+    area = np.pi * (LV_ASPECT * r_blood * (W - 1) / 2) * (r_blood * (H - 1) / 2)
     rows = (hc_v + np.asarray(resp) + 1) / 2 * (H - 1)
     cols = np.full_like(rows, (hc_u + 1) / 2 * (W - 1))
     return {"lv_area": area, "lv_centre": np.stack([rows, cols], axis=1), "lv_radius": r_blood0 * (H - 1) / 2,
@@ -232,15 +239,15 @@ class _Canvas:
         """Pericardial fat, right and left ventricles and papillary muscles; ``cc (T, 1, 1)``
         the contraction (0 diastole, 1 systole), the myocardial area conserved."""
         hc_u, hc_v, r_blood0, r_outer0 = heart
-        r_blood = r_blood0 * (1 - 0.38 * cc)
+        r_blood = r_blood0 * (1 - LV_SHRINK * cc)
         r_outer = np.sqrt(r_blood**2 + r_outer0**2 - r_blood0**2)
         cu, cv = hc_u, hc_v + dv
         rv_w = 0.13 * (1 - 0.3 * cc)
         self.paint(cu - 0.12, cv + 0.01, _t1(0.46) - 0.1 * cc, _t1(0.33) - 0.04 * cc, 0.6)  # pericardial fat
         self.paint(cu - r_outer0 - 0.05, cv + 0.02, rv_w + 0.03, _t1(0.24), 0.3)  # RV wall
         self.paint(cu - r_outer0 - 0.05, cv + 0.02, rv_w, _t1(0.21), 0.9 * self.j(0.05))  # RV blood
-        self.paint(cu, cv, r_outer * 1.04, r_outer, 0.32 * self.j(0.05))  # LV myocardium
-        self.paint(cu, cv, r_blood * 1.04, r_blood, 1.0)  # LV blood pool
+        self.paint(cu, cv, r_outer * LV_ASPECT, r_outer, 0.32 * self.j(0.05))  # LV myocardium
+        self.paint(cu, cv, r_blood * LV_ASPECT, r_blood, 1.0)  # LV blood pool
         for ang in (0.6, 2.3):  # papillary muscles move with the endocardium
             pr = 0.7 * r_blood
             size = _t1(0.028) * (1 + 0.4 * cc)

@@ -195,11 +195,14 @@ def blood_fraction(video: np.ndarray, series: RealtimeSeries) -> np.ndarray:
 
 
 def disc_radius(series: RealtimeSeries) -> float:
-    """Half-way between the largest blood pool (1.04 r_b0) and the smallest epicardium (the
-    myocardial area is conserved; strongest contraction 0.38 x 1.2, the phantom's maximum)."""
+    """Half-way between the largest blood pool (``LV_ASPECT`` r_b0) and the smallest epicardium
+    (the myocardial area is conserved; the strongest contraction shrinks the pool by
+    ``LV_SHRINK x MAX_BEAT_AMPLITUDE``, the phantom's maximum)."""
+    from dynmri.data.phantom import LV_ASPECT, LV_SHRINK, MAX_BEAT_AMPLITUDE
+
     rb, ro = series.lv_radius, series.epicardial_radius
-    epi_min = np.sqrt(max(ro**2 - rb**2 * (1 - (1 - 0.38 * 1.2) ** 2), 0.0))
-    return 0.5 * (1.04 * rb + epi_min)
+    epi_min = np.sqrt(max(ro**2 - rb**2 * (1 - (1 - LV_SHRINK * MAX_BEAT_AMPLITUDE) ** 2), 0.0))
+    return 0.5 * (LV_ASPECT * rb + epi_min)
 
 
 REALTIME_SOURCES = ("phantom-realtime", "phantom-realtime-gated")
