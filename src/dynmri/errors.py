@@ -21,3 +21,10 @@ class ShapeError(DynMRIError, ValueError):
 
 class ParameterError(DynMRIError, ValueError):
     """A parameter is out of range or impossible (e.g. acceleration < 1)."""
+
+
+def os_error_message(exc: OSError) -> str:
+    """``path: reason`` of an operating-system error (disk full, permission, read-only, ...);
+    the reason alone when the error names no file."""
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename}: {reason}" if exc.filename else reason

@@ -47,12 +47,17 @@ def _host_tag() -> str:
     return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
 
 
+TEMPORARY_TAIL = r"\.(\d+)-([0-9a-f]{6})\.[0-9a-f]{8}\.tmp"
+"""What follows the stem in the name of a temporary file of :func:`atomic_path`
+(``.{stem}.{pid}-{host}.{random}.tmp{suffix}``); group 1 is the pid, group 2 the host tag."""
+
+
 def _temp_pattern(path: Path) -> re.Pattern:
     """Names of ``path``'s temporary files; group 1 is the pid, group 2 the host tag.
 
     The random part is exactly 8 hex digits and the pid digits only, so the temporary files of
     ``a.b.npz`` never match the pattern of ``a.npz``."""
-    return re.compile(rf"\.{re.escape(path.stem)}\.(\d+)-([0-9a-f]{{6}})\.[0-9a-f]{{8}}\.tmp{re.escape(path.suffix)}")
+    return re.compile(rf"\.{re.escape(path.stem)}{TEMPORARY_TAIL}{re.escape(path.suffix)}")
 
 
 def _process_alive(pid: int) -> bool:

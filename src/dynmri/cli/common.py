@@ -10,8 +10,11 @@ import re
 
 import typer
 
+from dynmri.errors import os_error_message as _os_message
+from dynmri.fileio import TEMPORARY_TAIL
+
 # a temporary file of dynmri.fileio.atomic_path: ".{stem}.{pid}-{host}.{random}.tmp{suffix}"
-_TEMPORARY = re.compile(r"(^|[\s/'\"(])\.([^/\s'\"]+?)\.\d+-[0-9a-f]{6}\.[0-9a-f]{8}\.tmp")
+_TEMPORARY = re.compile(r"(^|[\s/'\"(])\.([^/\s'\"]+?)" + TEMPORARY_TAIL)
 
 
 def user_paths(text: str) -> str:
@@ -28,12 +31,6 @@ def user_paths(text: str) -> str:
 def _fail(msg: str, code: int = 2):
     typer.echo(f"error: {' '.join(user_paths(msg).split())}", err=True)
     raise typer.Exit(code)
-
-
-def _os_message(exc: OSError) -> str:
-    """``path: reason`` of an operating-system error (disk full, permission, read-only, ...)."""
-    reason = exc.strerror or str(exc)
-    return f"{exc.filename}: {reason}" if exc.filename else reason
 
 
 def friendly_errors(fn):

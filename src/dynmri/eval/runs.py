@@ -466,9 +466,9 @@ class BatchResult:
 
 def _stop(result: BatchResult, failed: FileRun, exc: Exception):
     """Record the failure of ``failed``, write the summary, raise one error naming what was kept."""
-    from dynmri.errors import DataError, DynMRIError
+    from dynmri.errors import DataError, DynMRIError, os_error_message
 
-    failed.status, failed.error = "failed", str(exc) if isinstance(exc, DynMRIError) else f"{exc.filename}: {exc.strerror or exc}"
+    failed.status, failed.error = "failed", str(exc) if isinstance(exc, DynMRIError) else os_error_message(exc)
     result.write_summary()
     kept = [r.output for r in result.runs if r.status == "ok"]
     where = f"; summary in {result.summary}" if result.summary is not None else ""
