@@ -30,7 +30,6 @@ continues unfinished runs from their checkpoints (``--resume`` semantics of ``dy
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -99,7 +98,7 @@ def test_acquisition(base: TrainConfig, setting: str, test: list[int]):
     return simulate_from_config(sim.validate())
 
 
-def reconstructions(acq, runs: dict, setting: str, args) -> dict[str, list[tuple[np.ndarray, float]]]:
+def reconstructions(acq, runs: dict, setting: str) -> dict[str, list[tuple[np.ndarray, float]]]:
     """``{method: [(recon (S, T, H, W), seconds), ...]}`` (one entry per seed for networks)."""
     from dynmri.recon.run import run_method
     from dynmri.recon.tune import auto_tune
@@ -154,21 +153,28 @@ def table(rows: dict, title: str) -> str:
     return markdown_table(HEADER, cells, title)
 
 
-def evaluate_setting(base: TrainConfig, setting: str, runs: dict, args) -> str:
+def test_subjects(base: TrainConfig) -> tuple[list[int], list, list[np.ndarray]]:
+    """The test subjects (the canonical split), their real-time series and gated cines (the same
+    for every setting: rendered once)."""
     from dynmri.data.realtime import gated_video, realtime_series
     from dynmri.data.sources import load_source, test_split
 
     test = test_split(load_source(base.data, frames=base.phantom_frames, size=(base.phantom_size,) * 2, n_phantoms=base.n_phantoms))["test"]
     series = [realtime_series(seed=i, frames=base.phantom_frames, size=base.phantom_size) for i in test]
+    return test, series, [gated_video(s) for s in series]
+
+
+def evaluate_setting(base: TrainConfig, setting: str, runs: dict, subjects: tuple, out_root: Path) -> str:
+    from dynmri.eval.report import write_json
+
+    test, series, gated = subjects
     acq = test_acquisition(base, setting, test)
-    recons = reconstructions(acq, runs, setting, args)
-    gated = [gated_video(s) for s in series]
-    recons = {"gated cine (no undersampling)": [(np.stack(gated), 0.0)]} | recons
+    recons = {"gated cine (no undersampling)": [(np.stack(gated), 0.0)]} | reconstructions(acq, runs, setting)
     rows = score(recons, series)
-    out = args.out / setting
+    out = out_root / setting
     out.mkdir(parents=True, exist_ok=True)
     figures(out, {k: v for k, v in recons.items() if not k.startswith("gated cine")}, series[0], gated[0])
-    (out / "results.json").write_text(json.dumps(rows, indent=1))
+    write_json(out / "results.json", rows)
     return table(rows, f"{setting}: test subjects {test}, mean +- std over subjects (and seeds)")
 
 
@@ -188,7 +194,8 @@ def main():
     torch.set_num_threads(1)
     base = base_config(args)
     runs = train_all(base, args)
-    report = [evaluate_setting(base, s, runs, args) for s in args.settings]
+    subjects = test_subjects(base)
+    report = [evaluate_setting(base, s, runs, subjects, args.out) for s in args.settings]
     from dynmri.eval.report import report as write
 
     write("\n\n".join(report), args.out / "report.md")
