@@ -187,23 +187,27 @@ class DynamicWindowDataset(torch.utils.data.Dataset):
 
         return NonCartesianMRI(sampling[0], self.image_shape, None if maps is None else maps[0])
 
+    def sampling(self, i: int) -> torch.Tensor:
+        """What item ``i``'s physics needs, without reading its images: its mask ``(T, H, W)``
+        or its frames of the trajectory ``(T, S, Ns, 2)``."""
+        if self.trajectory is not None:
+            return self._trajectory(self.index[i][1])
+        from dynmri.sampling.masks import make_mask
+
+        m = self.mask_args
+        return make_mask(m["kind"], (self.window, *self.image_shape), m["acceleration"], center_lines=m["center_lines"],
+                         seed=self._seeds(i)[0])[0]
+
     def __getitem__(self, i: int):
         from dynmri._complex import np_to_channels
-        from dynmri.sampling.masks import make_mask
 
         j, t0 = self.index[i]
         x = np_to_channels(self._window(j, t0)[None])
-        mask_seed, noise_seed = self._seeds(i)
-        if self.trajectory is None:
-            m = self.mask_args
-            sampling = make_mask(m["kind"], tuple(x.shape[-3:]), m["acceleration"], center_lines=m["center_lines"], seed=mask_seed)[0]
-        else:
-            sampling = self._trajectory(t0)
-        maps = self._maps(j, t0)
+        sampling, maps = self.sampling(i), self._maps(j, t0)
         with torch.no_grad():
             y = self.physics(sampling[None], maps).A(x)[0]
         if self.snr is not None:
-            y = self._noisy(y, sampling, noise_seed)
+            y = self._noisy(y, sampling, self._seeds(i)[1])
         return (x[0], y, sampling) + (() if maps is None else (maps[0],))
 
     def _noisy(self, y: torch.Tensor, sampling: torch.Tensor, seed: int) -> torch.Tensor:

@@ -147,8 +147,8 @@ def holdout_masks(val_ds, fraction: float, seed: int) -> list[torch.Tensor]:
 
     g = torch.Generator().manual_seed(seed)
     if getattr(val_ds, "noncartesian", False):
-        return [holdout_shots(*val_ds[i][2].shape[:2], fraction, g) for i in range(len(val_ds))]
-    return [holdout_lines(val_ds[i][2], fraction, g) for i in range(len(val_ds))]
+        return [holdout_shots(*val_ds.sampling(i).shape[:2], fraction, g) for i in range(len(val_ds))]
+    return [holdout_lines(val_ds.sampling(i), fraction, g) for i in range(len(val_ds))]
 
 
 def split_item(ds, y: torch.Tensor, sampling: tuple, hidden: torch.Tensor):
