@@ -14,6 +14,7 @@ import pytest
 import torch
 from deepinv.physics import LinearPhysics
 
+from dynmri.learn.data import ItemwiseNonCartesianMRI
 from dynmri.optim import linops
 from dynmri.physics import PHYSICS
 from dynmri.sampling.masks import make_mask
@@ -46,6 +47,14 @@ def _trajectory(full: bool, dtype) -> torch.Tensor:
     return radial(5, 48, T).to(dtype)
 
 
+def _itemwise(dev, dtype, full: bool) -> ItemwiseNonCartesianMRI:
+    """A training batch of B non-Cartesian items, each with its own trajectory (kx, ky swapped for
+    the second; the same grid when ``full``) and coil maps (learn.data.batch_physics)."""
+    maps = _maps(dtype).to(dev)
+    trajs = [_trajectory(full, dtype) if full or b % 2 == 0 else _trajectory(full, dtype).flip(-1) for b in range(B)]
+    return ItemwiseNonCartesianMRI([PHYSICS["noncartesian"](k, (H, W), maps[b], device=dev) for b, k in enumerate(trajs)])
+
+
 @dataclass(frozen=True)
 class Case:
     """One operator: ``build(device, dtype, full)``, its input and output shapes (``y_full``:
@@ -75,6 +84,8 @@ CASES = [
          (B, 2, T, H, W), (B, 2, T, M), (B, 2, T, H * W), isometry=1e-9, registry="noncartesian"),
     Case("noncartesian-multicoil", lambda dev, dt, full: PHYSICS["noncartesian"](_trajectory(full, dt), (H, W), _maps(dt)[0].to(dev), device=dev),
          (B, 2, T, H, W), (B, 2, N, T, M), (B, 2, N, T, H * W), isometry=1e-9, registry="noncartesian"),
+    Case("noncartesian-itemwise", lambda dev, dt, full: _itemwise(dev, dt, full),
+         (B, 2, T, H, W), (B, 2, N, T, M), (B, 2, N, T, H * W), isometry=1e-9, cls=ItemwiseNonCartesianMRI),
     Case("temporal-difference", lambda dev, dt, full: linops.TemporalDifference(),
          (B, 2, T, H, W), (B, 2, T - 1, H, W), cls=linops.TemporalDifference),
     Case("temporal-fourier", lambda dev, dt, full: linops.TemporalFourier(),
@@ -97,7 +108,7 @@ def _adjoint_error(op, x: torch.Tensor, y: torch.Tensor) -> float:
 
 def _skip_without_backend(case: Case, device: str) -> None:
     """Non-Cartesian rows on CUDA need mri-nufft's cufinufft backend (skipped, with the reason, without it)."""
-    if device != "cpu" and case.registry == "noncartesian":
+    if device != "cpu" and (case.registry == "noncartesian" or case.cls is ItemwiseNonCartesianMRI):
         from dynmri.physics.nufft import CUFINUFFT_HINT, _cufinufft_available
 
         if not _cufinufft_available():
@@ -110,7 +121,7 @@ def _randn(shape, dtype, seed: int, device="cpu") -> torch.Tensor:
 
 def test_every_operator_is_enrolled():
     assert {c.registry for c in CASES if c.registry} == set(PHYSICS)
-    assert {c.cls.__name__ for c in CASES if c.cls} == set(linops.__all__)
+    assert {c.cls.__name__ for c in CASES if c.cls} == set(linops.__all__) | {"ItemwiseNonCartesianMRI"}  # + learn.data's batch operator
     for case in CASES:
         assert isinstance(case.build("cpu", torch.float64, False), LinearPhysics), case.name
 
