@@ -52,9 +52,6 @@ PARADIGMS = {
 }
 SETTINGS = {"cartesian-8x": (8.0, None), "cartesian-16x": (16.0, None), "radial-8x": (8.0, "radial-golden")}
 CLASSICAL = ("zero-filled", "lps", "condatvu-wavelet-ttv")
-KEYS = ["psnr", "psnr_irregular", "lv_area_rmse", "lv_area_rmse_irregular", "lv_area_rmse_ectopic", "resp_excursion_error"]
-HEADER = ["method", "PSNR all (dB)", "PSNR irregular (dB)", "LV area RMSE (px)", "irregular", "ectopic", "resp. excursion error (px)",
-          "seconds"]
 
 
 def base_config(args) -> TrainConfig:
@@ -117,42 +114,6 @@ def reconstructions(acq, runs: dict, setting: str) -> dict[str, list[tuple[np.nd
     return out
 
 
-def score(recons: dict, series: list) -> dict[str, dict]:
-    from dynmri.eval.motion import motion_metrics
-
-    rows = {}
-    for name, results in recons.items():
-        ms = [motion_metrics(r[i], s) for r, _ in results for i, s in enumerate(series)]
-        rows[name] = {k: (float(np.mean([m[k] for m in ms])), float(np.std([m[k] for m in ms]))) for k in KEYS}
-        rows[name]["seconds"] = float(np.mean([t for _, t in results]))
-        rows[name]["n"] = len(ms)
-    return rows
-
-
-def figures(out: Path, recons: dict, series, gated: np.ndarray) -> None:
-    from dynmri.data.realtime import lv_area_curve
-    from dynmri.eval.figures import save_comparison, save_frame_curves, save_xt_profiles
-    from dynmri.eval.motion import frame_psnr
-
-    first = {k: v[0][0][0] for k, v in recons.items()}
-    panels = {"truth": series.video, "gated cine": gated} | first
-    save_frame_curves(out / "per_frame_psnr.png", {k: frame_psnr(v, series.video) for k, v in panels.items() if k != "truth"},
-                      events=series.irregular, title="first test subject")
-    save_frame_curves(out / "lv_area.png", {k: lv_area_curve(v, series) for k, v in panels.items()}, ylabel="LV blood pool (pixels)",
-                      events=series.irregular, title="first test subject")
-    column = int(round(series.lv_centre[:, 1].mean()))
-    save_xt_profiles(out / "xt_profiles.png", panels, column=column, events=series.irregular)
-    keep = [k for k in ("truth", "supervised-gated", "ddei", "lps (GT-free tuned)") if k in panels]
-    save_comparison(out / "comparison.gif", {k: panels[k] for k in keep}, reference=series.video, fps=25)
-
-
-def table(rows: dict, title: str) -> str:
-    from dynmri.eval.report import markdown_table
-
-    cells = [[name] + [f"{r[k][0]:.2f} +- {r[k][1]:.2f}" for k in KEYS] + [f"{r['seconds']:.1f}"] for name, r in rows.items()]
-    return markdown_table(HEADER, cells, title)
-
-
 def test_subjects(base: TrainConfig) -> tuple[list[int], list, list[np.ndarray]]:
     """The test subjects (the canonical split), their real-time series and gated cines (the same
     for every setting: rendered once)."""
@@ -165,17 +126,18 @@ def test_subjects(base: TrainConfig) -> tuple[list[int], list, list[np.ndarray]]
 
 
 def evaluate_setting(base: TrainConfig, setting: str, runs: dict, subjects: tuple, out_root: Path) -> str:
+    from dynmri.eval.realtime import GATED, motion_table, save_motion_figures, score_series
     from dynmri.eval.report import write_json
 
     test, series, gated = subjects
     acq = test_acquisition(base, setting, test)
-    recons = {"gated cine (no undersampling)": [(np.stack(gated), 0.0)]} | reconstructions(acq, runs, setting)
-    rows = score(recons, series)
+    recons = {GATED: [(np.stack(gated), 0.0)]} | reconstructions(acq, runs, setting)
+    rows = score_series(recons, series)
     out = out_root / setting
     out.mkdir(parents=True, exist_ok=True)
-    figures(out, {k: v for k, v in recons.items() if not k.startswith("gated cine")}, series[0], gated[0])
+    save_motion_figures(out, {k: v[0][0][0] for k, v in recons.items() if k != GATED}, series[0], gated[0])
     write_json(out / "results.json", rows)
-    return table(rows, f"{setting}: test subjects {test}, mean +- std over subjects (and seeds)")
+    return motion_table(rows, f"{setting}: test subjects {test}, mean +- std over subjects (and seeds)")
 
 
 def main():

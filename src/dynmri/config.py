@@ -123,16 +123,16 @@ class SimulateConfig:
 class DemoConfig:
     """What ``dynmri demo`` runs."""
 
-    data: str = "phantom"
+    data: str = "phantom-realtime"  # the real-time scenario (dynmri.eval.realtime); or any simulate source
     accel: float = 8.0
     mask: str = "gaussian"
-    frames: int = 24
-    size: int = 128
+    frames: int | None = None  # None: 240 for the real-time scenario, 24 otherwise
+    size: int | None = None  # None: 64 for the real-time scenario (its networks' size), 128 otherwise
     seed: int = 0
-    slices: str = "all"
+    slices: str | None = None  # None: subject 0 (a test subject) of the real-time scenario, all slices otherwise
     crop: int | None = None
-    fps: float = 8.0
-    networks: bool = True  # also run the shipped networks (single-coil data)
+    fps: float | None = None  # None: 25 (the real-time frame rate) for the real-time scenario, 8 otherwise
+    networks: bool = True  # also run the shipped networks trained for this data (single-coil data)
     device: str = "auto"  # auto | cpu | cuda | cuda:N (dynmri.devices)
     precision: str = "fp32"  # fp32 | bf16: autocast around the networks only
 
@@ -145,7 +145,16 @@ class DemoConfig:
         _check_seed(self.seed)
         _positive_finite(self, "fps")
         _check_device(self)
+        if self.realtime and self.crop:
+            raise ParameterError("--crop does not apply to the real-time scenario (set its image size with --size)")
+        if self.data == "phantom-realtime-gated":
+            raise ParameterError("demo --data phantom-realtime-gated: the demo scores against the true real-time frames; use phantom-realtime")
         return self
+
+    @property
+    def realtime(self) -> bool:
+        """Whether ``data`` is the real-time scenario (``phantom-realtime``, :mod:`dynmri.eval.realtime`)."""
+        return self.data.startswith("phantom-realtime")
 
 
 @dataclass(frozen=True)

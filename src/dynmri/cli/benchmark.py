@@ -17,7 +17,8 @@ PRECISION_HELP = "fp32 | bf16: bf16 runs the networks under autocast (operators 
 
 DEMO_EPILOG = (
     "Examples:\n\n"
-    "  dynmri demo\n\n"
+    "  dynmri demo   # the real-time scenario: irregular beats, free breathing, no fully sampled frame\n\n"
+    "  dynmri demo --data phantom --frames 24 --out demo-phantom\n\n"
     "  dynmri demo --data ../shared/data/sunnybrook-ep-cine/E774S5-shortAxis --slices 0:4 --crop 128 --out demo-sax"
 )
 
@@ -33,34 +34,39 @@ BENCHMARK_EPILOG = (
 
 @friendly_errors
 def demo(
-    data: str = typer.Option(_D.data, help="'phantom' or any --data source accepted by simulate."),
+    data: str = typer.Option(_D.data, help="'phantom-realtime' (the real-time scenario), 'phantom' or any --data source accepted by simulate."),
     out: Path = typer.Option(Path("demo-out"), help="Output folder."),
     accel: float = typer.Option(_D.accel, help="Acceleration."),
-    frames: int = typer.Option(_D.frames, help="Frames."),
-    slices: str = typer.Option(_D.slices, help="Slices of a multi-slice source."),
+    frames: int | None = typer.Option(_D.frames, help="Frames (default: 240 for the real-time scenario, 24 otherwise)."),
+    size: int | None = typer.Option(_D.size, help="Image size of a phantom (default: 64 for the real-time scenario, 128 otherwise)."),
+    slices: str | None = typer.Option(_D.slices, help="Slices of a multi-slice source; subjects of the real-time scenario (default: 0)."),
     crop: int | None = typer.Option(_D.crop, help="Centre crop."),
     seed: int = typer.Option(_D.seed, help="Seed."),
-    networks: bool = typer.Option(_D.networks, help="Also run the shipped networks ('dynmri weights')."),
+    networks: bool = typer.Option(_D.networks, help="Also run the shipped networks trained for this data ('dynmri weights')."),
     device: str = typer.Option(_D.device, help=DEVICE_HELP),
     precision: str = typer.Option(_D.precision, help=PRECISION_HELP),
     threads: int | None = typer.Option(None, help="torch threads."),
 ):
     """Simulate an 8x acquisition, reconstruct with every method and shipped network, print a
-    table, write videos and figures."""
+    table, write videos and figures. By default the real-time scenario: a free-running series with
+    an ectopic beat and free breathing, scored for motion against its true frames and against the
+    gated cine a clinic would have."""
     from dynmri.cli.outputs import check_output_folder, locked
     from dynmri.config import load_config
     from dynmri.devices import resolve_device
     from dynmri.eval.benchmark import DEMO_WRITES, run_demo
+    from dynmri.eval.realtime import REALTIME_WRITES
 
     set_threads(threads)
     t_start = time.perf_counter()
-    cfg = load_config(DemoConfig, None, data=data, accel=accel, frames=frames, slices=slices, crop=crop, seed=seed, networks=networks,
-                      device=device, precision=precision)
+    cfg = load_config(DemoConfig, None, data=data, accel=accel, frames=frames, size=size, slices=slices, crop=crop, seed=seed,
+                      networks=networks, device=device, precision=precision)
     resolve_device(cfg.device)  # a device this machine lacks fails before anything is written
-    check_output_folder(out, DEMO_WRITES, [("--data", cfg.data)])
+    writes = REALTIME_WRITES if cfg.realtime else DEMO_WRITES
+    check_output_folder(out, writes, [("--data", cfg.data)])
     with locked(out):
         typer.echo(run_demo(cfg, out))
-    typer.echo(f"wrote {out}/: acq.npz, recon-*.npz, metrics.md/json, comparison.gif/.mp4, mask_kt.png, xt_profiles.png ({time.perf_counter() - t_start:.1f} s)")
+    typer.echo(f"wrote {out}/: {', '.join(writes)} ({time.perf_counter() - t_start:.1f} s)")
 
 
 @friendly_errors

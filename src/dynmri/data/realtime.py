@@ -205,6 +205,10 @@ def disc_radius(series: RealtimeSeries) -> float:
     return 0.5 * (LV_ASPECT * rb + epi_min)
 
 
+REALTIME_SUBJECTS = 10
+"""Subjects of the scenario (phantom seeds ``0 .. 9``; the canonical split keeps ``0, 1, 8`` for
+testing): the training configuration's ``n_phantoms`` and the demo's choice of subjects."""
+
 REALTIME_SOURCES = ("phantom-realtime", "phantom-realtime-gated")
 """``--data`` names of the scenario: the true real-time frames, and the gated cine played back at
 the real-time frame times (what ``supervised-gated`` trains on)."""

@@ -247,9 +247,11 @@ def demo_entries(acq, networks: bool = True) -> list[Entry]:
     (single-coil data only), labelled by their names."""
     entries = [e for e in method_entries() if e.applies_to(acq)]
     if networks and not acq.multicoil:
-        from dynmri.models.weights import shipped_weights
+        from dynmri.data.realtime import REALTIME_SOURCES
+        from dynmri.models.weights import shipped_weights, trained_data
 
-        entries += [Entry(name, network_method(name)) for name in shipped_weights()]
+        # the real-time scenario's networks run in its own demo (dynmri.eval.realtime)
+        entries += [Entry(name, network_method(name)) for name, path in shipped_weights().items() if trained_data(path) not in REALTIME_SOURCES]
     return entries
 
 
@@ -264,7 +266,8 @@ def save_demo_figures(out: Path, acq, recons: dict[str, np.ndarray], fps: float)
 
 
 def run_demo(cfg: DemoConfig, out: str | Path, *, progress: bool = True) -> str:
-    """Run ``dynmri demo``: simulate one acquisition, reconstruct it with every method and shipped
+    """Run ``dynmri demo``: the real-time scenario (default, :func:`dynmri.eval.realtime.run_realtime_demo`),
+    or on any other ``data``: simulate one acquisition, reconstruct it with every method and shipped
     network; writes in ``out``: ``acq.npz``, ``recon-{label}.npz``, ``metrics.md/.json``, the videos
     and figures of :func:`save_demo_figures`; returns the Markdown table.
 
@@ -277,6 +280,11 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, progress: bool = True) -> str:
     from dynmri.fileio import exclusive_lock
 
     cfg = cfg.validate()
+    if cfg.realtime:
+        from dynmri.eval.realtime import run_realtime_demo
+
+        return run_realtime_demo(cfg, out, progress=progress)
+    cfg = replace(cfg, frames=cfg.frames or 24, size=cfg.size or 128, slices=cfg.slices or "all", fps=cfg.fps or 8.0)
     device = resolve_device(cfg.device)
     sim = SimulateConfig(data=cfg.data, accel=cfg.accel, mask=cfg.mask, frames=cfg.frames, seed=cfg.seed, crop=cfg.crop,
                          slices=cfg.slices, size=cfg.size).validate()

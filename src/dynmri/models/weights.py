@@ -72,6 +72,15 @@ def shipped_weights() -> dict[str, Path]:
     return {p.stem: p for p in sorted(d.glob("*.pt"))} if d.is_dir() else {}
 
 
+def trained_data(path: str | Path) -> str | None:
+    """The ``data`` a shipped weights file ``NAME.pt`` was trained on, read from its ``NAME.json``
+    (None when it has none)."""
+    meta = Path(path).with_suffix(".json")
+    if not meta.is_file():
+        return None
+    return json.loads(meta.read_text()).get("config", {}).get("data")
+
+
 def export_weights(run_dir: str | Path, name: str, dest: Path | None = None) -> Path:
     """Copy the **last epoch** of a run (``checkpoint.pt``) into ``dest`` (the package's weights
     folder): ``NAME.pt`` (network + config only), ``NAME.yaml`` (the run's exact configuration,

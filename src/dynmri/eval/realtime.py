@@ -1,0 +1,181 @@
+r"""The real-time scenario scored for motion: what ``dynmri demo`` shows first, and what
+``benchmarks/realtime_study.py`` reports.
+
+A real-time series (:func:`dynmri.data.realtime.realtime_series`: irregular RR, one ectopic beat,
+free breathing) is sampled with no fully sampled frame, reconstructed by every method and network,
+and scored against its true frames by :func:`dynmri.eval.motion.motion_metrics` (PSNR over all and
+over the irregular frames, the error of the left-ventricle area curve overall and in the ectopic
+beat, the respiratory excursion error). The retrospectively gated cine of the same fully sampled
+series (:func:`dynmri.data.realtime.gated_video`, what a clinic would have and what
+``supervised-gated`` trains on) is scored beside them: its error in the ectopic beat is the data
+crime of supervised training on gated cine, in numbers.
+
+:func:`score_series` and :func:`motion_table` turn reconstructions into rows and a Markdown
+table (mean +- std over subjects and seeds); :func:`save_motion_figures` writes the per-frame
+PSNR and LV-area curves with the irregular beats shaded, an x-t grid through the ventricle and a
+side-by-side video; :func:`run_realtime_demo` is ``dynmri demo`` on this scenario, with the
+networks shipped for it (:func:`realtime_networks`).
+
+Shapes: reconstructions ``(S, T, H, W)`` complex (``S`` subjects), a series' video ``(T, H, W)``.
+
+Examples
+--------
+>>> import numpy as np
+>>> from dynmri.data.realtime import realtime_series
+>>> from dynmri.eval.realtime import motion_table, score_series
+>>> s = realtime_series(seed=2, frames=40, size=32)
+>>> rows = score_series({"truth": [(s.video[None], 0.0)]}, [s])
+>>> rows["truth"]["lv_area_rmse"]
+(0.0, 0.0)
+>>> motion_table(rows).splitlines()[2].split(" | ")[3:6]
+['0.00', '0.00', '0.00']
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+KEYS = ("psnr", "psnr_irregular", "lv_area_rmse", "lv_area_rmse_irregular", "lv_area_rmse_ectopic", "resp_excursion_error")
+"""The :func:`~dynmri.eval.motion.motion_metrics` reported, in table order."""
+HEADER = ("method", "PSNR all (dB)", "PSNR irregular (dB)", "LV area RMSE (px)", "irregular", "ectopic",
+          "resp. excursion error (px)", "seconds")
+GATED = "gated cine (fully sampled, binned)"
+"""Row label of the gated cine: the clinic's reference, scored like a reconstruction."""
+DEMO_METHODS = ("zero-filled", "admm-wavelet-ttv", "lps")
+"""Classical methods of the real-time demo (default weights: no tuning on the test series)."""
+REALTIME_WRITES = ("acq.npz", "recon-*.npz", "metrics.md", "metrics.json", "comparison.gif", "comparison.mp4", "per_frame_psnr.png",
+                   "lv_area.png", "xt_profiles.png")
+"""What :func:`run_realtime_demo` writes in its folder (``fnmatch`` patterns)."""
+
+
+def score_series(recons: dict[str, list[tuple[np.ndarray, float]]], series: list) -> dict[str, dict]:
+    """Rows ``{method: {key: (mean, std), "seconds": float, "n": int}}`` over subjects (and the
+    runs of each method, e.g. seeds).
+
+    Parameters
+    ----------
+    recons : dict
+        ``{method: [(recon (S, T, H, W), seconds), ...]}``, one entry per run (seed) of a method;
+        subject ``s`` of every recon is ``series[s]``.
+    series : list of RealtimeSeries
+        The true series of the ``S`` subjects.
+    """
+    from dynmri.eval.motion import motion_metrics
+
+    rows = {}
+    for name, results in recons.items():
+        ms = [motion_metrics(r[i], s) for r, _ in results for i, s in enumerate(series)]
+        rows[name] = {k: (float(np.mean([m[k] for m in ms])), float(np.std([m[k] for m in ms]))) for k in KEYS}
+        rows[name]["seconds"] = float(np.mean([t for _, t in results]))
+        rows[name]["n"] = len(ms)
+    return rows
+
+
+def motion_table(rows: dict[str, dict], title: str | None = None) -> str:
+    """The Markdown table of :func:`score_series` rows (``mean +- std`` cells; the mean alone for a
+    row of one subject and run)."""
+    from dynmri.eval.report import markdown_table
+
+    def cell(r, k):
+        return f"{r[k][0]:.2f}" if r["n"] == 1 else f"{r[k][0]:.2f} +- {r[k][1]:.2f}"
+
+    cells = [[name] + [cell(r, k) for k in KEYS] + [f"{r['seconds']:.1f}"] for name, r in rows.items()]
+    return markdown_table(HEADER, cells, title)
+
+
+def save_motion_figures(out: Path, recons: dict[str, np.ndarray], series, gated: np.ndarray, *,
+                        video: tuple[str, ...] = ("supervised-gated", "ddei", "lps"), fps: float = 25.0) -> None:
+    """The figures of one subject in ``out``: ``per_frame_psnr.png`` and ``lv_area.png`` (one curve
+    per method, irregular beats shaded), ``xt_profiles.png`` (truth, gated cine and every
+    method through the ventricle along the respiratory direction) and ``comparison.gif`` (truth,
+    gated cine and the methods of ``recons`` whose label contains one of ``video``, in that order).
+
+    ``recons``: ``{method: recon (T, H, W)}``; ``gated``: the gated cine played back ``(T, H, W)``.
+    """
+    from dynmri.data.realtime import lv_area_curve
+    from dynmri.eval.figures import save_comparison, save_frame_curves, save_xt_profiles
+    from dynmri.eval.motion import frame_psnr
+
+    panels = {"truth": series.video, "gated cine": gated} | recons
+    save_frame_curves(out / "per_frame_psnr.png", {k: frame_psnr(v, series.video) for k, v in panels.items() if k != "truth"},
+                      events=series.irregular, title="PSNR per frame")
+    save_frame_curves(out / "lv_area.png", {k: lv_area_curve(v, series) for k, v in panels.items()}, ylabel="LV blood pool (pixels)",
+                      events=series.irregular, title="left-ventricle area")
+    save_xt_profiles(out / "xt_profiles.png", panels, column=int(round(series.lv_centre[:, 1].mean())), events=series.irregular)
+    chosen = [k for want in video for k in recons if want in k]
+    keep = ["truth", "gated cine"] + list(dict.fromkeys(chosen))
+    save_comparison(out / "comparison.gif", {k: panels[k] for k in keep}, reference=series.video, fps=fps)
+
+
+def realtime_networks() -> list[str]:
+    """Names of the shipped networks trained on the real-time scenario (``dynmri weights``)."""
+    from dynmri.data.realtime import REALTIME_SOURCES
+    from dynmri.models.weights import shipped_weights, trained_data
+
+    return [name for name, path in shipped_weights().items() if trained_data(path) in REALTIME_SOURCES]
+
+
+def demo_series(cfg):
+    """``(series list, acquisition)`` of the real-time demo: the subjects ``cfg.slices`` (default
+    subject 0, a test subject of the shipped networks' split) sampled as ``cfg`` says."""
+    from dynmri.config import SimulateConfig
+    from dynmri.data.acquire import parse_slices, simulate_from_config
+    from dynmri.data.realtime import REALTIME_DEFAULTS, REALTIME_SUBJECTS, realtime_series
+
+    frames = cfg.frames or REALTIME_DEFAULTS["frames"]
+    size = cfg.size or REALTIME_DEMO_SIZE
+    subjects = parse_slices(cfg.slices or "0", REALTIME_SUBJECTS)
+    sim = SimulateConfig(data="phantom-realtime", accel=cfg.accel, mask=cfg.mask, frames=frames, size=size, n_phantoms=max(subjects) + 1,
+                         slices=",".join(map(str, subjects)), seed=cfg.seed).validate()
+    return [realtime_series(seed=i, frames=frames, size=size) for i in subjects], simulate_from_config(sim)
+
+
+REALTIME_DEMO_SIZE = 64
+"""Image size of the real-time demo (pixels): the size its networks were trained at."""
+
+
+def run_realtime_demo(cfg, out: str | Path, *, progress: bool = True) -> str:
+    """``dynmri demo`` on the real-time scenario (:class:`~dynmri.config.DemoConfig` with a
+    real-time ``data``): simulate the series, reconstruct it with :data:`DEMO_METHODS` and the
+    networks shipped for it, score the motion (:func:`score_series`, gated cine included) and
+    write :data:`REALTIME_WRITES` in ``out`` (created only when everything has run); returns the
+    table."""
+    from dynmri.data.realtime import REALTIME_DEFAULTS, gated_video
+    from dynmri.devices import resolve_device
+    from dynmri.eval.benchmark import Entry, iter_runs, method_entries
+    from dynmri.fileio import exclusive_lock
+    from dynmri.recon.run import network_method
+
+    device = resolve_device(cfg.device)
+    series, acq = demo_series(cfg)
+    entries = method_entries(DEMO_METHODS)
+    if cfg.networks:
+        entries += [Entry(name, network_method(name)) for name in realtime_networks()]
+    with exclusive_lock(out):
+        runs = list(iter_runs(acq, entries, progress, device=device, precision=cfg.precision))
+        gated = np.stack([gated_video(s) for s in series])
+        recons = {GATED: [(gated, 0.0)]} | {e.label: [(recon, stats.seconds)] for e, recon, stats in runs}
+        rows = score_series(recons, series)
+        subjects = ", ".join(str(g) for g in acq.meta["groups"])
+        title = (f"**real-time series ({subjects}: {acq.frames} frames of 40 ms, {acq.kspace.shape[-2]}x{acq.kspace.shape[-1]}), "
+                 f"{acq.meta['mask_kind']} mask R = {acq.meta['achieved_acceleration']:.2f}, no fully sampled frame**")
+        table = motion_table(rows, title)
+        _write_realtime(Path(out), acq, runs, rows, table, series[0], gated[0], cfg.fps or 1 / REALTIME_DEFAULTS["frame_duration"])
+    return table
+
+
+def _write_realtime(out: Path, acq, runs: list, rows: dict, table: str, series, gated: np.ndarray, fps: float) -> None:
+    """The files of :func:`run_realtime_demo` (each atomically)."""
+    from dynmri.data.files import Reconstruction
+    from dynmri.eval.figures import save_reconstruction_video
+    from dynmri.eval.report import write_json, write_markdown
+
+    acq.save(out / "acq.npz")
+    for e, recon, stats in runs:
+        Reconstruction(recon, {"method": e.method, "seconds": stats.seconds}).save(out / f"recon-{e.label}.npz")
+    write_markdown(out / "metrics.md", table)
+    write_json(out / "metrics.json", rows)
+    save_motion_figures(out, {e.label: recon[0] for e, recon, _ in runs}, series, gated, fps=fps)
+    save_reconstruction_video(out / "comparison.mp4", acq, {e.label: recon for e, recon, _ in runs}, 0, fps=fps)
