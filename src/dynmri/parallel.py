@@ -197,7 +197,7 @@ def error_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def exchange(ctx: Context, obj: Any, error: BaseException | None, device) -> tuple[list, list[tuple[int, str]]]:
+def exchange(ctx: Context, obj: Any, error: BaseException | None) -> tuple[list, list[tuple[int, str]]]:
     """``(objects, failures)``: every rank's ``obj`` in rank order and ``(rank, message)`` of every
     rank that holds an ``error``, on every rank (one ``all_gather_object``; pickled, so keep
     ``obj`` small; under NCCL it travels through the current CUDA device, which
@@ -230,15 +230,15 @@ def raise_together(ctx: Context, error: BaseException | None, failures: Sequence
     raise RankError(f"rank {ctx.rank}: stopped; rank 0 reports the error", quiet=True) from error
 
 
-def collect(ctx: Context, obj: Any, error: BaseException | None, device) -> list:
+def collect(ctx: Context, obj: Any, error: BaseException | None) -> list:
     """Every rank's ``obj`` in rank order (:func:`exchange`), or :func:`raise_together` on every
     rank when any failed."""
-    objs, failures = exchange(ctx, obj, error, device)
+    objs, failures = exchange(ctx, obj, error)
     raise_together(ctx, error, failures)
     return objs
 
 
-def settle(ctx: Context, fn: Callable[[], Any], device, *, main_only: bool = False) -> Any:
+def settle(ctx: Context, fn: Callable[[], Any], *, main_only: bool = False) -> Any:
     """``fn()`` on every rank (``main_only``: rank 0 alone, others get None), then
     :func:`collect`: an error anywhere raises everywhere, with one message (rank 0's)."""
     result, error = None, None
@@ -249,5 +249,5 @@ def settle(ctx: Context, fn: Callable[[], Any], device, *, main_only: bool = Fal
             if not ctx.distributed:
                 raise
             error = exc
-    collect(ctx, None, error, device)
+    collect(ctx, None, error)
     return result

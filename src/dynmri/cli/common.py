@@ -30,8 +30,12 @@ def user_paths(text: str) -> str:
 
 
 def _fail(msg: str, code: int = 2):
-    typer.echo(f"error: {' '.join(user_paths(msg).split())}", err=True)
+    _error_line(msg)
     raise typer.Exit(code)
+
+
+def _error_line(msg: str) -> None:
+    typer.echo(f"error: {' '.join(user_paths(msg).split())}", err=True)
 
 
 def friendly_errors(fn):
@@ -130,7 +134,9 @@ def sharded(spec: str) -> contextlib.AbstractContextManager:
     """``with sharded(--device) as (ctx, device):`` the :class:`dynmri.parallel.Context` of a
     many-process command and this rank's device (``cuda:LOCAL_RANK`` for ``auto``/``cuda``,
     :func:`dynmri.parallel.rank_device`) under ``torchrun``; without it ``(Context(), spec)``,
-    untouched. A device that cannot be used fails on every rank with one ``error:`` line."""
+    untouched. An error raised in the block (on every rank together: :func:`dynmri.parallel.collect`)
+    is one ``error:`` line, printed by rank 0 before the ranks leave together with exit status 2.
+    A device that cannot be used fails the same way."""
     from dynmri import parallel
 
     if parallel.launched_world() == 1:
@@ -151,5 +157,12 @@ def _sharded(spec: str):
     except DynMRIError as exc:
         device, error = torch.device("cpu"), exc  # gloo, to agree on the error
     with parallel.session(device) as ctx:
-        parallel.collect(ctx, None, error, device)
-        yield ctx, str(device)
+        try:
+            parallel.collect(ctx, None, error)
+            yield ctx, str(device)
+        except (DynMRIError, OSError) as exc:  # raised on every rank together (dynmri.parallel.raise_together)
+            if ctx.main:
+                _error_line(str(exc) if isinstance(exc, DynMRIError) else _os_message(exc))
+            with contextlib.suppress(Exception):  # torchrun stops the other ranks when one exits: rank 0 prints first
+                torch.distributed.barrier()
+            raise typer.Exit(2) from None

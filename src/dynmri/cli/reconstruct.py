@@ -144,7 +144,7 @@ def _reconstruct_many(inputs: list[Path], out_dir: Path, method: str, others, op
                 stack.enter_context(locked(*outs, summary))
             return summary
 
-        summary = settle(ctx, check_and_lock, device)
+        summary = settle(ctx, check_and_lock)
         result = reconstruct_files(inputs, out_dir, method, on_file=lambda r: _wrote(r.output, r.stats), ctx=ctx, **options)
     if ctx.main:
         typer.echo(result.table())

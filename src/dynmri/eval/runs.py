@@ -521,19 +521,19 @@ def reconstruct_files(acquisitions, out_dir: str | os.PathLike, method: str = "z
     t_start = time.perf_counter()
     mine = shard(acquisitions, ctx)
     job, outs, preloaded, t_net = settle(ctx, lambda: _prepare(acquisitions, mine, out_dir, method, fmt, device, config_file, overrides,
-                                                                 window, overlap, auto_tune, tune_slices, coil_maps, precision), device)
+                                                                 window, overlap, auto_tune, tune_slices, coil_maps, precision))
     result = BatchResult([FileRun(str(a), str(o)) for a, o in zip(acquisitions, outs, strict=True)],
                          validation_seconds=t_net - t_start, network_seconds=time.perf_counter() - t_net,
                          summary=Path(out_dir) / RECONSTRUCT_SUMMARY, world=ctx.world,
                          info={"command": "reconstruct", "method": method, "device": str(job.device), "precision": precision})
     failure = _run_share(job, result, mine, preloaded, fmt, progress and ctx.main, on_file)
     if ctx.distributed:
-        _merge_runs(ctx, result, mine, failure, device, t_start)
+        _merge_runs(ctx, result, mine, failure, t_start)
     elif failure is not None:
         result.total_seconds = time.perf_counter() - t_start
         _stop(result, *failure)
     result.total_seconds = time.perf_counter() - t_start
-    settle(ctx, result.write_summary, device, main_only=True)
+    settle(ctx, result.write_summary, main_only=True)
     return result
 
 
@@ -576,7 +576,7 @@ def _run_share(job: ReconJob, result: BatchResult, mine: list[int], preloaded: l
     return None
 
 
-def _merge_runs(ctx, result: BatchResult, mine: list[int], failure, device, t_start: float) -> None:
+def _merge_runs(ctx, result: BatchResult, mine: list[int], failure, t_start: float) -> None:
     """Gather every rank's runs into ``result`` (input order); when any failed, rank 0 writes the
     summary and raises the error of the first failed file, the others a quiet RankError."""
     import time
@@ -587,7 +587,7 @@ def _merge_runs(ctx, result: BatchResult, mine: list[int], failure, device, t_st
     if failure is not None:
         _record_failure(*failure)
         error = failure[1]
-    parts, failures = exchange(ctx, (mine, [result.runs[i] for i in mine]), error, device)
+    parts, failures = exchange(ctx, (mine, [result.runs[i] for i in mine]), error)
     for indices, runs in parts:
         for i, run in zip(indices, runs, strict=True):
             result.runs[i] = run
