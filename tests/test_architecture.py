@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "dynmri"
 # never above (docs/architecture.md). Same-layer packages may import each other only if no
 # cycle results (checked separately).
 LAYERS = {
-    "errors": 0, "registry": 0, "devices": 0, "fileio": 0, "safeload": 0, "_complex": 0, "config": 0, "_compat": 0, "__init__": 0,
+    "errors": 0, "registry": 0, "devices": 0, "fileio": 0, "safeload": 0, "_complex": 0, "config": 0, "parallel": 0, "_compat": 0, "__init__": 0,
     "optim": 1, "sampling": 1,
     "physics": 2,
     "data": 3,

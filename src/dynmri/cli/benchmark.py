@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import typer
 
-from dynmri.cli.common import default, floats, friendly_errors, names, set_threads
+from dynmri.cli.common import default, floats, friendly_errors, names, set_threads, sharded
 from dynmri.config import BenchmarkConfig, CSConfig, DemoConfig
 
 _D = DemoConfig()
@@ -86,17 +88,28 @@ def benchmark(
     config: Path | None = typer.Option(None, help="YAML file overriding BenchmarkConfig fields (flags override the file)."),
     threads: int | None = typer.Option(None, help="torch threads."),
 ):
-    """Every method x acceleration on held-out data: mean +- std PSNR/SSIM/NMSE, time, frames/s."""
+    """Every method x acceleration on held-out data: mean +- std PSNR/SSIM/NMSE, time, frames/s.
+    Under torchrun the ranks share the test slices and rank 0 writes the report."""
     from dynmri.cli.outputs import check_output_folder, locked
     from dynmri.config import load_config
     from dynmri.devices import resolve_device
     from dynmri.eval.benchmark import BENCHMARK_WRITES, run_benchmark
+    from dynmri.parallel import settle
 
     set_threads(threads)
     cfg = load_config(BenchmarkConfig, config, data=data, accel=floats(accel), methods=names(methods), networks=names(networks),
                       mask=mask, frames=frames, crop=crop, iters=iters, seed=seed, device=device, precision=precision)
-    resolve_device(cfg.device)  # a device this machine lacks fails before anything is written
-    inputs = [("--data", cfg.data), ("--config", config), *(("--models", n) for n in cfg.networks)]
-    check_output_folder(out, BENCHMARK_WRITES, inputs)
-    with locked(out):
-        typer.echo(run_benchmark(cfg, out, log=typer.echo))
+    with sharded(cfg.device) as (ctx, rank_device), contextlib.ExitStack() as stack:
+        cfg = replace(cfg, device=rank_device) if ctx.distributed else cfg
+
+        def check_and_lock():
+            resolve_device(cfg.device)  # a device this machine lacks fails before anything is written
+            inputs = [("--data", cfg.data), ("--config", config), *(("--models", n) for n in cfg.networks)]
+            check_output_folder(out, BENCHMARK_WRITES, inputs)
+            if ctx.main:
+                stack.enter_context(locked(out))
+
+        settle(ctx, check_and_lock)
+        table = run_benchmark(cfg, out, log=typer.echo, ctx=ctx)
+    if ctx.main:
+        typer.echo(table)

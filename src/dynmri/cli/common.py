@@ -5,6 +5,7 @@ paths and the locks are in :mod:`dynmri.cli.outputs`."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 
@@ -29,14 +30,20 @@ def user_paths(text: str) -> str:
 
 
 def _fail(msg: str, code: int = 2):
-    typer.echo(f"error: {' '.join(user_paths(msg).split())}", err=True)
+    _error_line(msg)
     raise typer.Exit(code)
+
+
+def _error_line(msg: str) -> None:
+    typer.echo(f"error: {' '.join(user_paths(msg).split())}", err=True)
 
 
 def friendly_errors(fn):
     """Turn expected failures into one clear line (``error: ...`` on stderr) and exit status 2:
     every :class:`~dynmri.errors.DynMRIError` and every operating-system error (missing file,
-    permission, disk full, ...), naming the user's paths, never a hidden temporary file."""
+    permission, disk full, ...), naming the user's paths, never a hidden temporary file. A quiet
+    :class:`dynmri.parallel.RankError` (a rank other than 0 of a sharded command, whose error
+    rank 0 prints) exits with status 2 and prints nothing."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -45,6 +52,8 @@ def friendly_errors(fn):
         try:
             return fn(*args, **kwargs)
         except DynMRIError as exc:
+            if getattr(exc, "quiet", False):  # another rank of a distributed run, rank 0 prints the error
+                raise typer.Exit(2) from None
             _fail(str(exc))
         except OSError as exc:
             _fail(_os_message(exc))
@@ -119,3 +128,41 @@ def default(value) -> str:
     elif isinstance(value, float):
         value = f"{value:g}"
     return f"(default: {value})"
+
+
+def sharded(spec: str) -> contextlib.AbstractContextManager:
+    """``with sharded(--device) as (ctx, device):`` the :class:`dynmri.parallel.Context` of a
+    many-process command and this rank's device (``cuda:LOCAL_RANK`` for ``auto``/``cuda``,
+    :func:`dynmri.parallel.rank_device`) under ``torchrun``; without it ``(Context(), spec)``,
+    untouched. An error raised in the block (on every rank together: :func:`dynmri.parallel.collect`)
+    is one ``error:`` line, printed by rank 0 before the ranks leave together with exit status 2.
+    A device that cannot be used fails the same way."""
+    from dynmri import parallel
+
+    if parallel.launched_world() == 1:
+        return contextlib.nullcontext((parallel.Context(), spec))
+    return _sharded(spec)
+
+
+@contextlib.contextmanager
+def _sharded(spec: str):
+    import torch
+
+    from dynmri import parallel
+    from dynmri.errors import DynMRIError
+
+    error = None
+    try:
+        device = parallel.rank_device(spec)
+    except DynMRIError as exc:
+        device, error = torch.device("cpu"), exc  # gloo, to agree on the error
+    with parallel.session(device) as ctx:
+        try:
+            parallel.collect(ctx, None, error)
+            yield ctx, str(device)
+        except (DynMRIError, OSError) as exc:  # raised on every rank together (dynmri.parallel.raise_together)
+            if ctx.main:
+                _error_line(str(exc) if isinstance(exc, DynMRIError) else _os_message(exc))
+            with contextlib.suppress(Exception):  # torchrun stops the other ranks when one exits: rank 0 prints first
+                torch.distributed.barrier()
+            raise typer.Exit(2) from None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import typer
 
-from dynmri.cli.common import default, expand_inputs, friendly_errors, set_threads
+from dynmri.cli.common import default, expand_inputs, friendly_errors, set_threads, sharded
 from dynmri.config import CSConfig
 
 _C = CSConfig()
@@ -125,17 +126,29 @@ def _wrote(out, stats) -> None:
 
 def _reconstruct_many(inputs: list[Path], out_dir: Path, method: str, others, options: dict) -> None:
     """The many-file form: every output and the summary checked against every input and locked,
-    then :func:`dynmri.eval.runs.reconstruct_files`; a table of the times at the end."""
+    then :func:`dynmri.eval.runs.reconstruct_files`; a table of the times at the end. Under
+    ``torchrun`` the ranks share the files (:func:`dynmri.cli.common.sharded`): every rank checks,
+    rank 0 holds the locks, prints the table and writes the summary."""
     from dynmri.cli.outputs import locked
     from dynmri.eval.runs import RECONSTRUCT_SUMMARY, batch_outputs, reconstruct_files
+    from dynmri.parallel import settle
 
-    outs = batch_outputs(inputs, out_dir, options["fmt"])
-    summary = out_dir / RECONSTRUCT_SUMMARY
-    _check_many(inputs, out_dir, outs, summary, others, options["fmt"])
-    with locked(*outs, summary):
-        result = reconstruct_files(inputs, out_dir, method, on_file=lambda r: _wrote(r.output, r.stats), **options)
-    typer.echo(result.table())
-    typer.echo(f"wrote {summary}")
+    with sharded(options["device"]) as (ctx, device), contextlib.ExitStack() as stack:
+        options = options | ({"device": device} if ctx.distributed else {})
+
+        def check_and_lock():
+            outs = batch_outputs(inputs, out_dir, options["fmt"])
+            summary = out_dir / RECONSTRUCT_SUMMARY
+            _check_many(inputs, out_dir, outs, summary, others, options["fmt"])
+            if ctx.main:
+                stack.enter_context(locked(*outs, summary))
+            return summary
+
+        summary = settle(ctx, check_and_lock)
+        result = reconstruct_files(inputs, out_dir, method, on_file=lambda r: _wrote(r.output, r.stats), ctx=ctx, **options)
+    if ctx.main:
+        typer.echo(result.table())
+        typer.echo(f"wrote {summary}")
 
 
 def _check_many(inputs, out_dir: Path, outs, summary: Path, others, fmt: str) -> None:

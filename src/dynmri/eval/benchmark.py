@@ -68,6 +68,8 @@ class GridResult:
 
     rows: list[dict] = field(default_factory=list)
     curves: dict[float, dict[str, list[float]]] = field(default_factory=dict)
+    world: int = 1  # processes (torchrun ranks) that shared the slices
+    wall_seconds: float | None = None  # the grid's wall time, with several ranks (rows' seconds are summed over ranks)
 
 
 def method_entries(names: Sequence[str] | None = None, config: CSConfig | None = None) -> list[Entry]:
@@ -121,23 +123,31 @@ def score_row(entry: Entry, acq, recon: np.ndarray, stats: RunStats, accel: floa
     from dynmri.eval.metrics import evaluate
 
     m = evaluate(recon, acq.target)
-    row = {"method": entry.label, "accel": accel, "achieved_accel": acq.meta["achieved_acceleration"], **{k: m[k] for k in METRICS},
-           "seconds": stats.seconds, "frames_per_second": stats.frames_per_second, "slices": acq.kspace.shape[0],
-           "frames": acq.frames, **entry.extra}
-    return row, m
+    return _row(entry, acq, accel, m, stats.seconds, stats.frames_per_second), m
+
+
+def _row(entry: Entry, acq, accel: float, m: dict, seconds: float, fps: float) -> dict:
+    return {"method": entry.label, "accel": accel, "achieved_accel": acq.meta["achieved_acceleration"], **{k: m[k] for k in METRICS},
+            "seconds": seconds, "frames_per_second": fps, "slices": acq.kspace.shape[0], "frames": acq.frames, **entry.extra}
 
 
 def run_grid(sim: SimulateConfig, accels: Iterable[float], entries: Sequence[Entry], *, progress: bool = False,
              on_row: Callable[[dict], None] | None = None, on_acquisition: Callable | None = None, device="cpu",
-             precision: str = "fp32") -> GridResult:
+             precision: str = "fp32", ctx=None) -> GridResult:
     """Simulate ``sim`` at every acceleration and score every applicable entry on it (on ``device``,
     networks at ``precision``: :func:`iter_runs`).
 
     ``on_row(row)`` is called after each run; ``on_acquisition(R, acq, recons, rows)`` after each
     acceleration with its reconstructions ``{label: (S, T, H, W)}`` and rows.
+
+    Many processes (``ctx``, a :class:`dynmri.parallel.Context` of ``world > 1``): the slices are
+    shared, see :func:`sharded_grid`.
     """
     from dynmri.data.acquire import simulate_from_config
 
+    if ctx is not None and ctx.distributed:
+        return sharded_grid(sim, accels, entries, ctx, progress=progress, on_row=on_row, on_acquisition=on_acquisition,
+                            device=device, precision=precision)
     res = GridResult()
     accels = list(accels)
     for i, r in enumerate(accels):
@@ -156,6 +166,93 @@ def run_grid(sim: SimulateConfig, accels: Iterable[float], entries: Sequence[Ent
         if on_acquisition is not None:
             on_acquisition(r, acq, recons, rows)
     return res
+
+
+def sharded_grid(sim: SimulateConfig, accels: Iterable[float], entries: Sequence[Entry], ctx, *, progress: bool = False,
+                 on_row: Callable[[dict], None] | None = None, on_acquisition: Callable | None = None, device="cpu",
+                 precision: str = "fp32") -> GridResult:
+    r""":func:`run_grid` on ``ctx.world`` ranks: the unit of work is the slice. Every rank simulates
+    the whole acquisition at each acceleration (the same seeds: the same data), runs every entry on
+    its slices ``s = rank, rank + world, ...`` (:func:`dynmri.parallel.shard`; every method
+    reconstructs slice by slice) and scores them per frame (:func:`dynmri.eval.metrics.frame_metrics`);
+    the per-frame metrics ``(S_r, T)`` are gathered, put back in slice order and reduced as one
+    process does (:func:`dynmri.eval.metrics.summarize`), so the rows hold the numbers of a single
+    run. A row's ``seconds`` is the sum of the ranks' compute seconds (``frames_per_second`` = all
+    frames / that sum, a per-process rate); :attr:`GridResult.wall_seconds` is the wall time.
+    Every rank gets the same rows and curves; ``on_acquisition`` gets this rank's reconstructions
+    (rank 0: slice 0 first). An error on any rank stops all of them after that acceleration
+    (:func:`dynmri.parallel.collect`).
+    """
+    import time
+
+    from dynmri.parallel import collect
+
+    t0, accels = time.perf_counter(), list(accels)
+    res = GridResult(world=ctx.world)
+    for i, r in enumerate(accels):
+        acq, part, recons, error = None, None, {}, None
+        try:
+            acq, part, recons = _shard_runs(sim, accels, i, entries, ctx, progress, device, precision)
+        except Exception as exc:  # noqa: BLE001  any failure must reach the other ranks
+            error = exc
+        rows = []
+        for label, (row, m) in _merged_rows(collect(ctx, part, error), acq, r, entries).items():
+            rows.append(row)
+            res.curves.setdefault(r, {})[label] = m["per_frame"]["psnr"]
+            if on_row is not None:
+                on_row(row)
+        res.rows += rows
+        if on_acquisition is not None:
+            on_acquisition(r, acq, recons, rows)
+    res.wall_seconds = time.perf_counter() - t0
+    return res
+
+
+def _shard_runs(sim: SimulateConfig, accels: list[float], i: int, entries: Sequence[Entry], ctx, progress: bool, device, precision: str):
+    """``(acq, part, recons)`` of acceleration ``accels[i]`` on this rank: the whole acquisition,
+    ``{label: (per-frame metrics (S_r, T), seconds, frames)}`` and ``{label: recon (S_r, T, H, W)}``
+    of its slices (empty when it has none)."""
+    from dynmri.data.acquire import simulate_from_config
+    from dynmri.eval.metrics import frame_metrics
+    from dynmri.parallel import shard
+
+    acq = simulate_from_config(replace(sim, accel=accels[i]).validate())
+    if i == 0:
+        check_accelerations(sim, accels[1:], acq)
+    mine = shard(range(acq.kspace.shape[0]), ctx)
+    part, recons = {}, {}
+    if mine:
+        sub = take_slices(acq, mine)
+        for e, recon, stats in iter_runs(sub, entries, progress, device=device, precision=precision):
+            part[e.label] = (frame_metrics(recon, sub.target), stats.seconds, stats.frames)
+            recons[e.label] = recon
+    return acq, part, recons
+
+
+def _merged_rows(parts: list[dict], acq, accel: float, entries: Sequence[Entry]) -> dict[str, tuple[dict, dict]]:
+    """``{label: (row, evaluate-like metrics)}`` from every rank's part (rank order), in entry order."""
+    from dynmri.eval.metrics import summarize
+    from dynmri.parallel import unshard
+
+    out = {}
+    for e in entries:
+        got = [p.get(e.label) for p in parts]
+        if got[0] is None:
+            continue
+        fm = {k: np.stack(unshard([list(g[0][k]) if g is not None else [] for g in got])) for k in got[0][0]}
+        seconds = sum(g[1] for g in got if g is not None)
+        frames = sum(g[2] for g in got if g is not None)
+        m = summarize(fm)
+        out[e.label] = (_row(e, acq, accel, m, seconds, frames / seconds if seconds > 0 else float("inf")), m)
+    return out
+
+
+def take_slices(acq, indices: Sequence[int]):
+    """The acquisition of slices ``indices`` of ``acq`` (k-space, mask, target and coil maps; the
+    trajectory and metadata are shared)."""
+    idx = list(indices)
+    pick = lambda a: None if a is None else a[idx]  # noqa: E731
+    return replace(acq, kspace=acq.kspace[idx], mask=pick(acq.mask), target=pick(acq.target), coil_maps=pick(acq.coil_maps))
 
 
 def check_accelerations(sim: SimulateConfig, accels: Iterable[float], acq) -> None:
@@ -192,7 +289,8 @@ def progress_line(row: dict) -> str:
     return f"{row['accel']:g}x {row['method']}: PSNR {row['psnr']:.2f} SSIM {row['ssim']:.3f} ({row['seconds']:.1f} s)"
 
 
-def run_benchmark(cfg: BenchmarkConfig, out: str | Path, *, progress: bool = True, log: Callable[[str], None] | None = None) -> str:
+def run_benchmark(cfg: BenchmarkConfig, out: str | Path, *, progress: bool = True, log: Callable[[str], None] | None = None,
+                  ctx=None) -> str:
     """Run ``dynmri benchmark``; writes in ``out``: ``results.csv/.json/.md``,
     ``per_frame_psnr_{R}x.png`` and ``comparison_{R}x.gif``; returns the Markdown table.
 
@@ -200,7 +298,31 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, *, progress: bool = Tru
     before the first run; ``out`` is locked (:func:`dynmri.fileio.exclusive_lock`) and created
     only when every run has finished, then written: a failed benchmark leaves no folder.
     ``log`` gets :func:`progress_line` of every run as it finishes.
+
+    Many processes (``ctx`` of ``world > 1``, under ``torchrun``): every rank checks the set-up
+    and the ranks agree; the slices are shared (:func:`sharded_grid`); rank 0 alone locks ``out``,
+    logs and writes the files (the others return the same table). ``results.json`` then also holds
+    ``world_size`` and ``wall_seconds``, and the table's title says that the times are the sums of
+    the ranks' compute seconds.
     """
+    import contextlib
+
+    from dynmri.parallel import Context, settle
+
+    ctx = ctx or Context()
+    with contextlib.ExitStack() as stack:
+        cfg, device, cs, entries, slices, sim = settle(ctx, lambda: _benchmark_setup(cfg, out, stack if ctx.main else None))
+        comparisons = {}
+        keep = (lambda r, acq, recons, rows: comparisons.__setitem__(r, (best_panels(acq, recons, rows), acq.target[0]))) if ctx.main else None
+        res = run_grid(sim, cfg.accel, entries, progress=progress and ctx.main, device=device, precision=cfg.precision, ctx=ctx,
+                       on_row=None if log is None or not ctx.main else lambda row: log(progress_line(row)), on_acquisition=keep)
+        table = settle(ctx, lambda: _write_benchmark(Path(out), cfg, cs, slices, res, comparisons, device), main_only=True)
+    return table if ctx.main else _table(cfg, cs, slices, res, device)
+
+
+def _benchmark_setup(cfg: BenchmarkConfig, out, stack):
+    """:func:`run_benchmark`'s checks and set-up (``out`` locked on ``stack`` unless None):
+    ``(cfg, device, cs, entries, slices, sim)``."""
     from dynmri.devices import resolve_device
     from dynmri.fileio import exclusive_lock
 
@@ -212,34 +334,44 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, *, progress: bool = Tru
     entries += network_entries(cfg.networks, [e.label for e in entries])
     sim = SimulateConfig(data=cfg.data, accel=cfg.accel[0], mask=cfg.mask, frames=cfg.frames, crop=cfg.crop or None, slices=slices,
                          seed=cfg.seed, n_phantoms=cfg.n_phantoms)
-    comparisons = {}
-    with exclusive_lock(out):
-        res = run_grid(sim, cfg.accel, entries, progress=progress, on_row=None if log is None else lambda row: log(progress_line(row)),
-                       on_acquisition=lambda r, acq, recons, rows: comparisons.__setitem__(r, (best_panels(acq, recons, rows), acq.target[0])),
-                       device=device, precision=cfg.precision)
-        return _write_benchmark(Path(out), cfg, cs, slices, res, comparisons, device)
+    if stack is not None:
+        stack.enter_context(exclusive_lock(out))
+    return cfg, device, cs, entries, slices, sim
 
 
 def _write_benchmark(out: Path, cfg: BenchmarkConfig, cs: CSConfig, slices: str, res: GridResult, comparisons: dict, device) -> str:
     """The files of :func:`run_benchmark` (each atomically); returns the Markdown table."""
-    import torch
-
     from dynmri.eval.figures import save_comparison, save_frame_curves
-    from dynmri.eval.report import benchmark_table, write_csv, write_json, write_markdown
+    from dynmri.eval.report import write_csv, write_json, write_markdown
 
     for r, (panels, reference) in comparisons.items():
         save_comparison(out / f"comparison_{r:g}x.gif", panels, reference=reference)
     write_csv(out / "results.csv", res.rows)
-    write_json(out / "results.json", {"data": cfg.data, "slices": slices, "device": str(device), "precision": cfg.precision,
+    ranks = {"world_size": res.world, "wall_seconds": res.wall_seconds,
+             "timing": "seconds: the sum of the ranks' compute seconds; wall_seconds: the grid's wall time"} if res.world > 1 else {}
+    write_json(out / "results.json", {"data": cfg.data, "slices": slices, "device": str(device), "precision": cfg.precision, **ranks,
                                       "rows": res.rows, "per_frame_psnr": {f"{r:g}": c for r, c in res.curves.items()}})
-    where = f"{torch.get_num_threads()} thread(s)" if device.type == "cpu" else str(device)
-    title = (f"{cfg.data}: test slices {slices}, {cfg.frames} frames, crop {cfg.crop}, {cfg.mask} mask, seed {cfg.seed}, "
-             f"{cs.n_iter} iterations, {where}" + (", networks in bf16" if cfg.precision == "bf16" else ""))
-    table = benchmark_table(res.rows, title)
+    table = _table(cfg, cs, slices, res, device)
     write_markdown(out / "results.md", table)
     for r, c in res.curves.items():
         save_frame_curves(out / f"per_frame_psnr_{r:g}x.png", c, title=f"{r:g}x, mean over test slices")
     return table
+
+
+def _table(cfg: BenchmarkConfig, cs: CSConfig, slices: str, res: GridResult, device) -> str:
+    """The Markdown table of a benchmark, its title naming the set-up (and, with several ranks,
+    that the times are the sums of the ranks' compute seconds)."""
+    import torch
+
+    from dynmri.eval.report import benchmark_table
+
+    where = f"{torch.get_num_threads()} thread(s)" if device.type == "cpu" else str(device)
+    if res.world > 1:
+        where = (f"{res.world} ranks x {where}; seconds and frames/s: the sum of the ranks' compute seconds, "
+                 f"wall time {res.wall_seconds:.1f} s")
+    title = (f"{cfg.data}: test slices {slices}, {cfg.frames} frames, crop {cfg.crop}, {cfg.mask} mask, seed {cfg.seed}, "
+             f"{cs.n_iter} iterations, {where}" + (", networks in bf16" if cfg.precision == "bf16" else ""))
+    return benchmark_table(res.rows, title)
 
 
 def demo_entries(acq, networks: bool = True) -> list[Entry]:

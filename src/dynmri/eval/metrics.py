@@ -75,7 +75,13 @@ def evaluate(recon: np.ndarray, reference: np.ndarray, roi=None) -> dict:
     Returns ``{"psnr", "psnr_std", "ssim", "ssim_std", "nmse", "nmse_std", "per_frame": {...},
     "per_sample": {...}}``.
     """
-    fm = frame_metrics(recon, reference, roi)
+    return summarize(frame_metrics(recon, reference, roi))
+
+
+def summarize(fm: dict[str, np.ndarray]) -> dict:
+    """:func:`evaluate`'s means, stds and lists from per-frame metrics ``{name: (S, T)}``
+    (:func:`frame_metrics`; the rows of several runs stacked along ``S`` give the numbers of one run
+    on all of them)."""
     out: dict = {}
     for k, v in fm.items():
         out[k] = float(v.mean())

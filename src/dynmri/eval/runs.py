@@ -438,12 +438,15 @@ class BatchResult:
     total_seconds: float = 0.0
     summary: Path | None = None
     info: dict | None = None
+    world: int = 1  # processes (torchrun ranks) that shared the files
 
     def summary_dict(self) -> dict:
+        """The summary; with several ranks also ``world_size`` (each file's times are its rank's,
+        ``total_seconds`` is rank 0's wall time)."""
         ok = [r for r in self.runs if r.status == "ok"]
         return {**(self.info or {}), "files": [r.row() for r in self.runs], "finished": len(ok), "of": len(self.runs),
                 "validation_seconds": round(self.validation_seconds, 4), "network_load_seconds": round(self.network_seconds, 4),
-                "total_seconds": round(self.total_seconds, 4)}
+                "total_seconds": round(self.total_seconds, 4), **({"world_size": self.world} if self.world > 1 else {})}
 
     def table(self) -> str:
         """Per-file and total times, Markdown."""
@@ -454,8 +457,10 @@ class BatchResult:
         frames = sum(r.stats.frames for r in self.runs if r.stats is not None)
         rec = sum(r.stats.seconds for r in self.runs if r.stats is not None)
         lines.append(f"| total ({len(self.runs)} files) | | | {frames} | {rec:.2f} | {self.total_seconds:.2f} |")
+        ranks = (f"\n\n{self.world} ranks: reconstruct s is summed over the ranks' files; the total file s is the wall time"
+                 if self.world > 1 else "")
         return "\n".join(lines) + (f"\n\nread and checked every input in {self.validation_seconds:.2f} s"
-                                    + (f", loaded the network once in {self.network_seconds:.2f} s" if self.network_seconds else ""))
+                                    + (f", loaded the network once in {self.network_seconds:.2f} s" if self.network_seconds else "")) + ranks
 
     def write_summary(self) -> None:
         from dynmri.eval.report import write_json
@@ -464,11 +469,13 @@ class BatchResult:
             write_json(self.summary, self.summary_dict())
 
 
-def _stop(result: BatchResult, failed: FileRun, exc: Exception):
-    """Record the failure of ``failed``, write the summary, raise one error naming what was kept."""
-    from dynmri.errors import DataError, DynMRIError, os_error_message
+def _stop(result: BatchResult, failed: FileRun, exc: Exception | None = None):
+    """Record the failure of ``failed`` (``exc``; None: recorded already, on another rank), write
+    the summary, raise one error naming what was kept."""
+    from dynmri.errors import DataError
 
-    failed.status, failed.error = "failed", str(exc) if isinstance(exc, DynMRIError) else os_error_message(exc)
+    if exc is not None:
+        _record_failure(failed, exc)
     result.write_summary()
     kept = [r.output for r in result.runs if r.status == "ok"]
     where = f"; summary in {result.summary}" if result.summary is not None else ""
@@ -476,10 +483,16 @@ def _stop(result: BatchResult, failed: FileRun, exc: Exception):
                     f"{len(kept)} finished and kept: {', '.join(kept) or 'none'}{where})") from exc
 
 
+def _record_failure(run: FileRun, exc: Exception) -> None:
+    from dynmri.errors import DynMRIError, os_error_message
+
+    run.status, run.error = "failed", str(exc) if isinstance(exc, DynMRIError) else os_error_message(exc)
+
+
 def reconstruct_files(acquisitions, out_dir: str | os.PathLike, method: str = "zero-filled", *, config_file=None,
                       overrides: Mapping | None = None, window: int | None = None, overlap: int | None = None,
                       progress: bool = True, auto_tune: str | None = None, tune_slices: int | None = 2, fmt: str = "file",
-                      coil_maps: str | None = None, device="cpu", precision: str = "fp32", on_file=None) -> BatchResult:
+                      coil_maps: str | None = None, device="cpu", precision: str = "fp32", on_file=None, ctx=None) -> BatchResult:
     """Reconstruct many acquisition files with one set-up, each into ``out_dir`` under its own name
     (:func:`batch_outputs`), and write :data:`RECONSTRUCT_SUMMARY` there.
 
@@ -490,39 +503,101 @@ def reconstruct_files(acquisitions, out_dir: str | os.PathLike, method: str = "z
     the summary records them, and one :class:`~dynmri.errors.DataError` names them.
     ``on_file(FileRun)`` is called after each finished file. Locks are the caller's (the CLI
     locks every output). Returns the :class:`BatchResult`.
+
+    Many processes (``ctx``, a :class:`dynmri.parallel.Context` of ``world > 1``, under
+    ``torchrun``): rank ``r`` checks the options and outputs, reads and checks its share of the
+    inputs (files ``r, r + world, ...``: :func:`dynmri.parallel.shard`), loads the network, and
+    the ranks agree before anything is written; each rank then reconstructs and writes its files,
+    the runs are gathered and rank 0 alone writes the summary, in input order. A failure on any
+    rank stops every rank (after its current file) with one error, raised on rank 0
+    (:func:`dynmri.parallel.raise_together`); the others raise a quiet
+    :class:`~dynmri.parallel.RankError`.
     """
+    import time
+
+    from dynmri.parallel import Context, settle, shard
+
+    ctx = ctx or Context()
+    t_start = time.perf_counter()
+    mine = shard(acquisitions, ctx)
+    job, outs, preloaded, t_net = settle(ctx, lambda: _prepare(acquisitions, mine, out_dir, method, fmt, device, config_file, overrides,
+                                                                 window, overlap, auto_tune, tune_slices, coil_maps, precision))
+    result = BatchResult([FileRun(str(a), str(o)) for a, o in zip(acquisitions, outs, strict=True)],
+                         validation_seconds=t_net - t_start, network_seconds=time.perf_counter() - t_net,
+                         summary=Path(out_dir) / RECONSTRUCT_SUMMARY, world=ctx.world,
+                         info={"command": "reconstruct", "method": method, "device": str(job.device), "precision": precision})
+    failure = _run_share(job, result, mine, preloaded, fmt, progress and ctx.main, on_file)
+    if ctx.distributed:
+        _merge_runs(ctx, result, mine, failure, t_start)
+    elif failure is not None:
+        result.total_seconds = time.perf_counter() - t_start
+        _stop(result, *failure)
+    result.total_seconds = time.perf_counter() - t_start
+    settle(ctx, result.write_summary, main_only=True)
+    return result
+
+
+def _prepare(acquisitions, mine: list[int], out_dir, method: str, fmt: str, device, *options):
+    """:func:`reconstruct_files`' checks before anything is written: ``(job, outputs, preloaded
+    acquisitions of the indices mine, when the network load started)``."""
+    import time
+
+    outs = batch_outputs(acquisitions, out_dir, fmt)
+    for out in outs:
+        check_outputs(out, None, fmt)
+    config_file, overrides, window, overlap, auto_tune, tune_slices, coil_maps, precision = options
+    job = ReconJob.checked(method, config_file, overrides, window, overlap, auto_tune, tune_slices, coil_maps, device, precision)
+    preloaded = _preload(job, [acquisitions[i] for i in mine])
+    t_net = time.perf_counter()
+    job.load_network()
+    return job, outs, preloaded, t_net
+
+
+def _run_share(job: ReconJob, result: BatchResult, mine: list[int], preloaded: list, fmt: str, progress: bool, on_file):
+    """Reconstruct the files ``mine`` of ``result.runs`` in order; ``(run, error)`` of the first that
+    fails (the others are not run), None when all finished."""
     import time
 
     from dynmri.errors import DynMRIError
 
-    t_start = time.perf_counter()
-    outs = batch_outputs(acquisitions, out_dir, fmt)
-    for out in outs:
-        check_outputs(out, None, fmt)
-    job = ReconJob.checked(method, config_file, overrides, window, overlap, auto_tune, tune_slices, coil_maps, device, precision)
-    preloaded = _preload(job, acquisitions)
-    t_net = time.perf_counter()
-    job.load_network()
-    result = BatchResult([FileRun(str(a), str(o)) for a, o in zip(acquisitions, outs, strict=True)],
-                         validation_seconds=t_net - t_start, network_seconds=time.perf_counter() - t_net,
-                         summary=Path(out_dir) / RECONSTRUCT_SUMMARY,
-                         info={"command": "reconstruct", "method": method, "device": str(job.device), "precision": precision})
-    for i, run in enumerate(result.runs):
+    for k, i in enumerate(mine):
+        run = result.runs[i]
         t0 = time.perf_counter()
         try:
-            acq = preloaded[i] if preloaded[i] is not None else job.load(run.input)
+            acq = preloaded[k] if preloaded[k] is not None else job.load(run.input)
             run.stats = job.run(acq, run.input, run.output, fmt=fmt, progress=progress)
         except (DynMRIError, OSError) as exc:
             run.seconds = time.perf_counter() - t0
-            result.total_seconds = time.perf_counter() - t_start
-            _stop(result, run, exc)
-        preloaded[i] = None
+            return run, exc
+        preloaded[k] = None
         run.status, run.seconds = "ok", time.perf_counter() - t0
         if on_file is not None:
             on_file(run)
+    return None
+
+
+def _merge_runs(ctx, result: BatchResult, mine: list[int], failure, t_start: float) -> None:
+    """Gather every rank's runs into ``result`` (input order); when any failed, rank 0 writes the
+    summary and raises the error of the first failed file, the others a quiet RankError."""
+    import time
+
+    from dynmri.parallel import exchange, raise_together
+
+    error = None
+    if failure is not None:
+        _record_failure(*failure)
+        error = failure[1]
+    parts, failures = exchange(ctx, (mine, [result.runs[i] for i in mine]), error)
+    for indices, runs in parts:
+        for i, run in zip(indices, runs, strict=True):
+            result.runs[i] = run
     result.total_seconds = time.perf_counter() - t_start
-    result.write_summary()
-    return result
+    if failures and ctx.main:
+        try:
+            _stop(result, next(r for r in result.runs if r.status == "failed"))
+        except Exception as exc:  # noqa: BLE001  the one error rank 0 reports
+            error = exc
+    raise_together(ctx, error, failures)
 
 
 def _preload(job: ReconJob, acquisitions) -> list:

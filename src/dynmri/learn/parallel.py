@@ -1,10 +1,9 @@
-r"""Data-parallel training on :mod:`torch.distributed`: the ranks, their agreement on failures,
-the shard of every step's batch and the gradient average.
+r"""Data-parallel training on :mod:`torch.distributed`: the shard of every step's batch, the
+gradient average and the mean loss of a step. The ranks, the process group and failing together
+are :mod:`dynmri.parallel` (shared with the sharded evaluation); their names are re-exported here.
 
 Launch: ``torchrun --nproc-per-node N -m dynmri train ...`` (one machine) or torchrun's
-multi-node options; :func:`session` reads torchrun's environment (``WORLD_SIZE``, ``RANK``,
-``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``) and joins the process group, NCCL on CUDA and
-gloo on the CPU. A process group set up by the caller is used as it is (tests).
+multi-node options (:func:`dynmri.parallel.session`).
 
 The model is not wrapped in ``DistributedDataParallel``: the equivariant losses call the network
 two or three times per step and SSDU wraps it, so each rank runs the step as a single process
@@ -17,147 +16,29 @@ buffer per dtype. With ``W`` ranks each holding ``B`` items of a global batch of
 the gradient of the single-process step on the whole global batch (every loss is a mean over
 the batch, and every rank's transform generators, seeded alike, draw the same transforms).
 
-Failing together: every collective step is preceded by :func:`agree`, an all-reduce of a
-failure flag, so an error on one rank (bad data, a NaN, a full disk on rank 0) stops every rank
-with a :class:`RankError` (the failing rank raises its own error) instead of leaving the others
-blocked in a collective. The process group's ``timeout`` (:data:`TIMEOUT`) is the last resort
-for a rank that dies without raising.
+Failing together: every collective step is preceded by :func:`~dynmri.parallel.agree`, an
+all-reduce of a failure flag (:func:`step_status` carries it with the loss), so an error on one
+rank (bad data, a NaN, a full disk on rank 0) stops every rank with a :class:`RankError` (the
+failing rank raises its own error) instead of leaving the others blocked in a collective.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime
-import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from dynmri.parallel import (
+    TIMEOUT,
+    Context,
+    RankError,
+    _comm_device,
+    agree,
+    launched_world,
+    session,
+    share,
+    together,
+)
+from dynmri.parallel import rank_device as training_device
 
-from dynmri.errors import DynMRIError
-
-TIMEOUT = datetime.timedelta(minutes=30)
-"""How long a collective waits for a rank that neither answers nor fails (a killed process)."""
-
-
-class RankError(DynMRIError, RuntimeError):
-    """Another rank of a distributed run failed (its own error is in its output)."""
-
-
-@dataclass(frozen=True)
-class Context:
-    """This process's place in a run: ``rank`` of ``world`` (``1``: no process group)."""
-
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        """Rank 0: the one that reads and writes the run folder."""
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.world > 1
-
-
-def launched_world() -> int:
-    """The world size torchrun (or any ``env://`` launcher) set in ``WORLD_SIZE`` (1 without)."""
-    from dynmri.errors import ParameterError
-
-    raw = os.environ.get("WORLD_SIZE", "1")
-    try:
-        world = int(raw)
-    except ValueError:
-        raise ParameterError(f"WORLD_SIZE must be an integer >= 1, got {raw!r}") from None
-    if world < 1:
-        raise ParameterError(f"WORLD_SIZE must be an integer >= 1, got {raw!r}")
-    return world
-
-
-def training_device(spec: str):
-    """The ``torch.device`` of this process: :func:`dynmri.devices.resolve_device`, and under
-    torchrun ``auto``/``cuda`` mean ``cuda:LOCAL_RANK`` (an explicit ``cuda:N`` is kept)."""
-    import torch
-
-    from dynmri.devices import resolve_device
-
-    device = resolve_device(spec)
-    if device.type == "cuda" and spec in ("auto", "cuda") and launched_world() > 1:
-        device = resolve_device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}")
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    return device
-
-
-@contextlib.contextmanager
-def session(device) -> Iterator[Context]:
-    """The :class:`Context` of this process; joins (and afterwards leaves) torchrun's process
-    group when ``WORLD_SIZE > 1`` and none is set up yet."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        yield Context(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", dist.get_rank())))
-        return
-    if launched_world() == 1:
-        yield Context()
-        return
-    backend = "nccl" if device.type == "cuda" else "gloo"
-    dist.init_process_group(backend, timeout=TIMEOUT, **({"device_id": device} if device.type == "cuda" else {}))
-    try:
-        yield Context(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-    finally:
-        dist.destroy_process_group()
-
-
-def _comm_device(device):
-    """Where collectives' tensors live: the CUDA device under NCCL, else the CPU."""
-    import torch
-    import torch.distributed as dist
-
-    return device if dist.get_backend() == "nccl" else torch.device("cpu")
-
-
-def agree(ctx: Context, error: BaseException | None, device) -> None:
-    """Raise on every rank when any rank failed: ``error`` on the rank that holds it, a
-    :class:`RankError` on the others. Without a process group: raise ``error`` if any."""
-    if ctx.distributed:
-        import torch
-        import torch.distributed as dist
-
-        flag = torch.tensor([0.0 if error is None else 1.0], device=_comm_device(device))
-        dist.all_reduce(flag)
-        failed = int(flag.item())
-        if error is None and failed:
-            raise RankError(f"rank {ctx.rank}: {failed} other rank(s) of this distributed run failed; their error is in their output")
-    if error is not None:
-        raise error
-
-
-def together(ctx: Context, fn: Callable[[], Any], device, *, main_only: bool = False) -> Any:
-    """``fn()`` on every rank (``main_only``: on rank 0 alone, others get None), then
-    :func:`agree`: an error anywhere raises everywhere."""
-    if not ctx.distributed:
-        return fn()
-    result, error = None, None
-    if ctx.main or not main_only:
-        try:
-            result = fn()
-        except Exception as exc:  # noqa: BLE001  any failure must reach the other ranks
-            error = exc
-    agree(ctx, error, device)
-    return result
-
-
-def share(ctx: Context, obj: Any, device) -> Any:
-    """Rank 0's ``obj`` on every rank (pickled; tensors come back on the CPU)."""
-    if not ctx.distributed:
-        return obj
-    import torch.distributed as dist
-
-    box = [obj if ctx.main else None]
-    dist.broadcast_object_list(box, src=0, device=_comm_device(device))
-    return box[0]
+__all__ = ["TIMEOUT", "Context", "RankError", "agree", "average_gradients", "broadcast_parameters", "launched_world", "session",
+           "share", "shard_batches", "step_status", "together", "training_device"]
 
 
 def broadcast_parameters(ctx: Context, module, device) -> None:
