@@ -143,20 +143,22 @@ def run_realtime_demo(cfg, out: str | Path, *, progress: bool = True) -> str:
     write :data:`REALTIME_WRITES` in ``out`` (created only when everything has run); returns the
     table."""
     from dynmri.data.realtime import REALTIME_DEFAULTS, gated_video
-    from dynmri.devices import resolve_device
-    from dynmri.eval.benchmark import Entry, iter_runs, method_entries
+    from dynmri.devices import check_precision, resolve_device
     from dynmri.fileio import exclusive_lock
-    from dynmri.recon.run import network_method
+    from dynmri.recon.run import network_method, run_method
 
-    device = resolve_device(cfg.device)
+    device, _ = resolve_device(cfg.device), check_precision(cfg.precision)
     series, acq = demo_series(cfg)
-    entries = method_entries(DEMO_METHODS)
+    methods = {name: name for name in DEMO_METHODS}
     if cfg.networks:
-        entries += [Entry(name, network_method(name)) for name in realtime_networks()]
+        methods |= {name: network_method(name) for name in realtime_networks()}
     with exclusive_lock(out):
-        runs = list(iter_runs(acq, entries, progress, device=device, precision=cfg.precision))
+        runs = []
+        for label, method in methods.items():
+            extra = {"precision": cfg.precision} if label not in DEMO_METHODS else {}  # autocast: networks only
+            runs.append((label, *run_method(acq, method, progress=progress, device=str(device), **extra)))
         gated = np.stack([gated_video(s) for s in series])
-        recons = {GATED: [(gated, 0.0)]} | {e.label: [(recon, stats.seconds)] for e, recon, stats in runs}
+        recons = {GATED: [(gated, 0.0)]} | {label: [(recon, stats.seconds)] for label, recon, stats in runs}
         rows = score_series(recons, series)
         subjects = ", ".join(str(g) for g in acq.meta["groups"])
         title = (f"**real-time series ({subjects}: {acq.frames} frames of 40 ms, {acq.kspace.shape[-2]}x{acq.kspace.shape[-1]}), "
@@ -166,16 +168,16 @@ def run_realtime_demo(cfg, out: str | Path, *, progress: bool = True) -> str:
     return table
 
 
-def _write_realtime(out: Path, acq, runs: list, rows: dict, table: str, series, gated: np.ndarray, fps: float) -> None:
+def _write_realtime(out: Path, acq, runs: list[tuple], rows: dict, table: str, series, gated: np.ndarray, fps: float) -> None:
     """The files of :func:`run_realtime_demo` (each atomically)."""
     from dynmri.data.files import Reconstruction
     from dynmri.eval.figures import save_reconstruction_video
     from dynmri.eval.report import write_json, write_markdown
 
     acq.save(out / "acq.npz")
-    for e, recon, stats in runs:
-        Reconstruction(recon, {"method": e.method, "seconds": stats.seconds}).save(out / f"recon-{e.label}.npz")
+    for label, recon, stats in runs:
+        Reconstruction(recon, {"method": stats.method, "seconds": stats.seconds}).save(out / f"recon-{label}.npz")
     write_markdown(out / "metrics.md", table)
     write_json(out / "metrics.json", rows)
-    save_motion_figures(out, {e.label: recon[0] for e, recon, _ in runs}, series, gated, fps=fps)
-    save_reconstruction_video(out / "comparison.mp4", acq, {e.label: recon for e, recon, _ in runs}, 0, fps=fps)
+    save_motion_figures(out, {label: recon[0] for label, recon, _ in runs}, series, gated, fps=fps)
+    save_reconstruction_video(out / "comparison.mp4", acq, {label: recon for label, recon, _ in runs}, 0, fps=fps)
