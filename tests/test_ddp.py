@@ -50,6 +50,7 @@ def _rank(rank: int, rdv: str, jobs: list, report: str) -> None:
                 outcomes.append("ok")
             except Exception as exc:  # noqa: BLE001  reported to the test
                 outcomes.append(type(exc).__name__)
+        dist.barrier()  # both ranks done before either tears down (gloo aborts a process whose peer left mid-work)
     finally:
         dist.destroy_process_group()
     Path(f"{report}.{rank}").write_text(" ".join(outcomes))

@@ -154,6 +154,8 @@ def _rank(rank: int, rdv: str, inputs: list[str], out: str, report: str) -> None
         outcome = "ok"
     except Exception as exc:  # noqa: BLE001  reported to the test
         outcome = f"{type(exc).__name__} {getattr(exc, 'quiet', False)} {exc}"
+    try:
+        dist.barrier()  # both ranks done before either tears down (gloo aborts a process whose peer left mid-work)
     finally:
         dist.destroy_process_group()
     Path(f"{report}.{rank}").write_text(outcome)

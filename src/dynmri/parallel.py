@@ -114,6 +114,9 @@ def session(device) -> Iterator[Context]:
     dist.init_process_group(backend, timeout=TIMEOUT, **({"device_id": device} if device.type == "cuda" else {}))
     try:
         yield Context(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+        # every rank done with its collectives before any tears the group down: gloo aborts a
+        # process (SIGABRT at exit) whose peer left while its last work was still in flight
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
