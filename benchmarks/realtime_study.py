@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/realtime_study.py --out runs/realtime [--settings cartesian-8x cartesian-16x radial-8x]
         [--paradigms ddei ei-rotate supervised-gated supervised-oracle ...] [--seeds 0 1] [--epochs N]
-        [--steps-per-epoch N] [--size 64] [--frames 240] [--eval-only] [--quick]
+        [--steps-per-epoch N] [--size 64] [--frames 240] [--config YAML] [--eval-only | --train-only]
 
 Scenario (:mod:`dynmri.data.realtime`; ``--config``, default ``src/dynmri/configs/train-lpsnet-realtime.yaml``,
 or ``train-crnn-realtime.yaml`` for the CRNN):
@@ -155,10 +155,13 @@ def main():
     p.add_argument("--frames", type=int)
     p.add_argument("--subjects", type=int)
     p.add_argument("--eval-only", action="store_true")
+    p.add_argument("--train-only", action="store_true", help="train, skip the evaluation (e.g. several training processes, one --eval-only)")
     args = p.parse_args()
     torch.set_num_threads(1)
     base = base_config(args)
     runs = train_all(base, args)
+    if args.train_only:
+        return
     subjects = test_subjects(base)
     report = [evaluate_setting(base, s, runs, subjects, args.out) for s in args.settings]
     from dynmri.eval.report import report as write
