@@ -185,7 +185,7 @@ def test_demo_realtime_scenario(tmp_path):
 
     res = run("demo", "--out", tmp_path / "d", "--frames", 80, "--size", 48, "--no-networks")
     assert "real-time series (subject0: 80 frames of 40 ms, 48x48)" in res.output
-    for name in [w for w in REALTIME_WRITES if "*" not in w] + ["recon-lps.npz", "recon-zero-filled.npz"]:
+    for name in [w for w in REALTIME_WRITES if "*" not in w] + ["recon-lps.npz", "recon-zero-filled.npz"]:  # summary.png too
         assert (tmp_path / "d" / name).stat().st_size > 0, name
     rows = json.loads((tmp_path / "d" / "metrics.json").read_text())
     assert list(rows) == ["gated cine (fully sampled, binned)", "zero-filled", "admm-wavelet-ttv", "lps"]

@@ -153,11 +153,7 @@ def save_frame_curves(path: str | Path, curves: dict[str, list[float]], ylabel: 
     (T,)`` bool shades the marked frames (e.g. the ectopic beat and its neighbours)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4))
-    if events is not None and np.any(events):
-        t = np.flatnonzero(events)
-        runs = np.split(t, np.flatnonzero(np.diff(t) > 1) + 1)
-        for i, r in enumerate(runs):
-            ax.axvspan(r[0] - 0.5, r[-1] + 0.5, color="tab:red", alpha=0.12, label=event_label if i == 0 else None)
+    _shade(ax, events, event_label)
     for name, values in curves.items():
         ax.plot(range(len(values)), values, marker="." if len(values) <= 60 else None, label=name)
     ax.set_xlabel("frame")
@@ -166,6 +162,39 @@ def save_frame_curves(path: str | Path, curves: dict[str, list[float]], ylabel: 
     ax.grid(alpha=0.3)
     if title:
         ax.set_title(title, fontsize=10)
+    return _save_figure(fig, path)
+
+
+def _shade(ax, events: np.ndarray | None, label: str, scale: float = 1.0) -> None:
+    """Shade the runs of marked frames ``events (T,)`` on ``ax`` (x in frames times ``scale``)."""
+    if events is None or not np.any(events):
+        return
+    t = np.flatnonzero(events)
+    for i, r in enumerate(np.split(t, np.flatnonzero(np.diff(t) > 1) + 1)):
+        ax.axvspan((r[0] - 0.5) * scale, (r[-1] + 0.5) * scale, color="tab:red", alpha=0.12, label=label if i == 0 else None)
+
+
+def save_motion_summary(path: str | Path, area: dict[str, np.ndarray], psnr: dict[str, np.ndarray], events: np.ndarray | None = None,
+                        frame_seconds: float = 0.04, event_label: str = "ectopic beat and neighbours") -> Path:
+    """The real-time result at a glance: the left-ventricle area curves ``area`` (``{name: (T,)}``
+    pixels, the truth among them) above the per-frame PSNR curves ``psnr`` (``{name: (T,)}`` dB),
+    time in seconds on a shared axis, ``events (T,)`` shaded. A name in both gets one colour."""
+    plt = _plt()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5.6), sharex=True)
+    names = list(dict.fromkeys([*area, *psnr]))
+    colour = {n: "black" if n == "truth" else f"C{i}" for i, n in enumerate(names)}
+    for ax, curves in ((top, area), (bottom, psnr)):
+        _shade(ax, events, event_label, frame_seconds)
+        for name, values in curves.items():
+            t = np.arange(len(values)) * frame_seconds
+            ax.plot(t, values, color=colour[name], lw=2.0 if name == "truth" else 1.2, label=name)
+        ax.grid(alpha=0.3)
+    top.set_ylabel("LV blood pool (pixels)")
+    top.legend(fontsize=7, ncol=3, loc="lower left")
+    finite = np.concatenate([np.asarray(v, float)[np.isfinite(v)] for v in psnr.values()] or [np.zeros(1)])
+    bottom.set_ylim(top=min(finite.max() + 2, 60))  # a frame equal to the truth (a one-frame gating bin) reads ~100 dB
+    bottom.set_ylabel("PSNR per frame (dB)")
+    bottom.set_xlabel("time (s)")
     return _save_figure(fig, path)
 
 

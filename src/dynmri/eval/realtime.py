@@ -45,8 +45,8 @@ GATED = "gated cine (fully sampled, binned)"
 """Row label of the gated cine: the clinic's reference, scored like a reconstruction."""
 DEMO_METHODS = ("zero-filled", "admm-wavelet-ttv", "lps")
 """Classical methods of the real-time demo (default weights: no tuning on the test series)."""
-REALTIME_WRITES = ("acq.npz", "recon-*.npz", "metrics.md", "metrics.json", "comparison.gif", "comparison.mp4", "per_frame_psnr.png",
-                   "lv_area.png", "xt_profiles.png")
+REALTIME_WRITES = ("acq.npz", "recon-*.npz", "metrics.md", "metrics.json", "summary.png", "comparison.gif", "comparison.mp4",
+                   "per_frame_psnr.png", "lv_area.png", "xt_profiles.png")
 """What :func:`run_realtime_demo` writes in its folder (``fnmatch`` patterns)."""
 
 
@@ -87,25 +87,32 @@ def motion_table(rows: dict[str, dict], title: str | None = None) -> str:
 
 def save_motion_figures(out: Path, recons: dict[str, np.ndarray], series, gated: np.ndarray, *,
                         video: tuple[str, ...] = ("supervised-gated", "ddei", "lps"), fps: float = 25.0) -> None:
-    """The figures of one subject in ``out``: ``per_frame_psnr.png`` and ``lv_area.png`` (one curve
-    per method, irregular beats shaded), ``xt_profiles.png`` (truth, gated cine and every
+    """The figures of one subject in ``out``: ``summary.png`` (LV area and PSNR over time of the
+    truth, the gated cine and the methods picked by ``video``: the result at a glance),
+    ``per_frame_psnr.png`` and ``lv_area.png`` (one curve per method, irregular beats shaded), ``xt_profiles.png`` (truth, gated cine and every
     method through the ventricle along the respiratory direction) and ``comparison.gif`` (truth,
     gated cine and the methods of ``recons`` whose label contains one of ``video``, in that order).
 
     ``recons``: ``{method: recon (T, H, W)}``; ``gated``: the gated cine played back ``(T, H, W)``.
     """
-    from dynmri.data.realtime import lv_area_curve
-    from dynmri.eval.figures import save_comparison, save_frame_curves, save_xt_profiles
+    from dynmri.data.realtime import REALTIME_DEFAULTS, lv_area_curve
+    from dynmri.eval.figures import (
+        save_comparison,
+        save_frame_curves,
+        save_motion_summary,
+        save_xt_profiles,
+    )
     from dynmri.eval.motion import frame_psnr
 
     panels = {"truth": series.video, "gated cine": gated} | recons
-    save_frame_curves(out / "per_frame_psnr.png", {k: frame_psnr(v, series.video) for k, v in panels.items() if k != "truth"},
-                      events=series.irregular, title="PSNR per frame")
-    save_frame_curves(out / "lv_area.png", {k: lv_area_curve(v, series) for k, v in panels.items()}, ylabel="LV blood pool (pixels)",
-                      events=series.irregular, title="left-ventricle area")
+    psnr = {k: frame_psnr(v, series.video) for k, v in panels.items() if k != "truth"}
+    area = {k: lv_area_curve(v, series) for k, v in panels.items()}
+    save_frame_curves(out / "per_frame_psnr.png", psnr, events=series.irregular, title="PSNR per frame")
+    save_frame_curves(out / "lv_area.png", area, ylabel="LV blood pool (pixels)", events=series.irregular, title="left-ventricle area")
     save_xt_profiles(out / "xt_profiles.png", panels, column=int(round(series.lv_centre[:, 1].mean())), events=series.irregular)
-    chosen = [k for want in video for k in recons if want in k]
-    keep = ["truth", "gated cine"] + list(dict.fromkeys(chosen))
+    keep = ["truth", "gated cine"] + list(dict.fromkeys(k for want in video for k in recons if want in k))
+    save_motion_summary(out / "summary.png", {k: area[k] for k in keep}, {k: psnr[k] for k in keep[1:]}, series.irregular,
+                        REALTIME_DEFAULTS["frame_duration"])
     save_comparison(out / "comparison.gif", {k: panels[k] for k in keep}, reference=series.video, fps=fps)
 
 
