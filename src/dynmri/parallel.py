@@ -216,6 +216,15 @@ def exchange(ctx: Context, obj: Any, error: BaseException | None) -> tuple[list,
     return [o for o, _ in got], [(r, m) for r, (_, m) in enumerate(got) if m is not None]
 
 
+def any_rank(ctx: Context, flag: bool) -> bool:
+    """Whether ``flag`` holds on any rank, on every rank (:func:`exchange` of one bool; ``flag``
+    itself without a process group)."""
+    if not ctx.distributed:
+        return bool(flag)
+    flags, _ = exchange(ctx, bool(flag), None)
+    return any(flags)
+
+
 def raise_together(ctx: Context, error: BaseException | None, failures: Sequence[tuple[int, str]]) -> None:
     """After :func:`exchange`, when any rank failed: rank 0 raises its own ``error`` or a
     :class:`RankError` with the first failing rank's message (the one line a user reads); the
