@@ -173,3 +173,33 @@ def test_a_file_that_fails_on_one_rank_stops_both(tmp_path, four_acqs):
     assert [f["status"] for f in summary["files"]] == ["ok", "failed", "not run", "not run"]
     assert summary["world_size"] == WORLD and summary["finished"] == 1
     assert sorted(p.name for p in out.iterdir()) == ["a0.npz", "reconstruct-summary.json"]
+
+
+@pytest.mark.parametrize("device_fails", [False, True])
+def test_every_rank_joins_gloo_whether_or_not_its_device_resolves(monkeypatch, device_fails):
+    """A rank whose device fails (``cuda`` with LOCAL_RANK beyond its node's GPUs) must join the
+    same process group as the ranks whose device works, to report the error with them: the backend
+    cannot depend on the device (NCCL on some ranks and gloo on others never meet)."""
+    from dynmri import parallel
+    from dynmri.cli.common import sharded
+    from dynmri.errors import ParameterError
+
+    class Joined(Exception):
+        pass
+
+    def rank_device(spec):
+        if device_fails:
+            raise ParameterError(f"--device {spec}: no such device")
+        return torch.device("cuda", 0)
+
+    def init_process_group(backend, **kwargs):
+        joined.append(backend)
+        raise Joined
+
+    joined = []
+    monkeypatch.setenv("WORLD_SIZE", str(WORLD))
+    monkeypatch.setattr(parallel, "rank_device", rank_device)
+    monkeypatch.setattr(dist, "init_process_group", init_process_group)
+    with pytest.raises(Joined), sharded("cuda"):
+        pass
+    assert joined == ["gloo"]

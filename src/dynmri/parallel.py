@@ -99,9 +99,10 @@ def rank_device(spec: str):
 
 
 @contextlib.contextmanager
-def session(device) -> Iterator[Context]:
+def session(device, backend: str | None = None) -> Iterator[Context]:
     """The :class:`Context` of this process; joins (and afterwards leaves) torchrun's process
-    group when ``WORLD_SIZE > 1`` and none is set up yet."""
+    group when ``WORLD_SIZE > 1`` and none is set up yet, with ``backend`` (default: NCCL when
+    ``device`` is CUDA, else gloo; every rank must pass the same)."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
@@ -110,8 +111,8 @@ def session(device) -> Iterator[Context]:
     if launched_world() == 1:
         yield Context()
         return
-    backend = "nccl" if device.type == "cuda" else "gloo"
-    dist.init_process_group(backend, timeout=TIMEOUT, **({"device_id": device} if device.type == "cuda" else {}))
+    backend = backend or ("nccl" if device.type == "cuda" else "gloo")
+    dist.init_process_group(backend, timeout=TIMEOUT, **({"device_id": device} if backend == "nccl" else {}))
     try:
         yield Context(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
         # every rank done with its collectives before any tears the group down: gloo aborts a
