@@ -203,3 +203,38 @@ def test_every_rank_joins_gloo_whether_or_not_its_device_resolves(monkeypatch, d
     with pytest.raises(Joined), sharded("cuda"):
         pass
     assert joined == ["gloo"]
+
+
+def _grid_rank(rank: int, rdv: str, report: str) -> None:
+    """One process of a 2-process benchmark grid (2 phantoms, 2 accelerations) whose ``on_row``
+    callback, run on rank 0 only as the CLI logs, fails at the first row."""
+    import datetime
+
+    from dynmri.config import SimulateConfig
+    from dynmri.errors import DataError
+    from dynmri.eval.benchmark import method_entries, run_grid
+
+    def on_row(row):
+        raise DataError("the log is gone")
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{rdv}", rank=rank, world_size=WORLD,
+                            timeout=datetime.timedelta(seconds=30))  # the old code left rank 1 waiting: fail, not hang
+    sim = SimulateConfig(data="phantom", accel=4, frames=4, crop=32, n_phantoms=2)
+    try:
+        run_grid(sim, [4, 6], method_entries(["zero-filled"]), ctx=Context(rank, WORLD), on_row=on_row if rank == 0 else None)
+        outcome = "ok"
+    except Exception as exc:  # noqa: BLE001  reported to the test
+        outcome = f"{type(exc).__name__} {getattr(exc, 'quiet', False)} {exc}"
+    Path(f"{report}.{rank}").write_text(outcome)
+    try:
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_callback_that_fails_on_rank_0_stops_every_rank_of_the_grid(tmp_path):
+    mp.spawn(_grid_rank, args=(str(tmp_path / "rdv"), str(tmp_path / "report")), nprocs=WORLD, join=True)
+    first, second = ((tmp_path / f"report.{r}").read_text() for r in range(WORLD))
+    assert first == "DataError False the log is gone"
+    assert second.startswith("RankError True")

@@ -183,9 +183,10 @@ def sharded_grid(sim: SimulateConfig, accels: Iterable[float], entries: Sequence
     (rank 0: slice 0 first). An error on any rank stops all of them after that acceleration
     (:func:`dynmri.parallel.collect`).
     """
+    import functools
     import time
 
-    from dynmri.parallel import collect
+    from dynmri.parallel import collect, settle
 
     t0, accels = time.perf_counter(), list(accels)
     res = GridResult(world=ctx.world)
@@ -195,17 +196,24 @@ def sharded_grid(sim: SimulateConfig, accels: Iterable[float], entries: Sequence
             acq, part, recons = _shard_runs(sim, accels, i, entries, ctx, progress, device, precision)
         except Exception as exc:  # noqa: BLE001  any failure must reach the other ranks
             error = exc
-        rows = []
-        for label, (row, m) in _merged_rows(collect(ctx, part, error), acq, r, entries).items():
-            rows.append(row)
-            res.curves.setdefault(r, {})[label] = m["per_frame"]["psnr"]
-            if on_row is not None:
-                on_row(row)
+        merged = _merged_rows(collect(ctx, part, error), acq, r, entries)
+        rows = [row for row, _ in merged.values()]
         res.rows += rows
-        if on_acquisition is not None:
-            on_acquisition(r, acq, recons, rows)
+        for label, (_, m) in merged.items():
+            res.curves.setdefault(r, {})[label] = m["per_frame"]["psnr"]
+        # the callbacks may run on some ranks only (rank 0 logs): their failure must reach the others too
+        settle(ctx, functools.partial(_report, r, acq, recons, rows, on_row, on_acquisition))
     res.wall_seconds = time.perf_counter() - t0
     return res
+
+
+def _report(accel: float, acq, recons: dict, rows: list[dict], on_row, on_acquisition) -> None:
+    """:func:`run_grid`'s callbacks for the rows of one acceleration."""
+    for row in rows:
+        if on_row is not None:
+            on_row(row)
+    if on_acquisition is not None:
+        on_acquisition(accel, acq, recons, rows)
 
 
 def _shard_runs(sim: SimulateConfig, accels: list[float], i: int, entries: Sequence[Entry], ctx, progress: bool, device, precision: str):
