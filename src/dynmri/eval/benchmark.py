@@ -123,12 +123,14 @@ def score_row(entry: Entry, acq, recon: np.ndarray, stats: RunStats, accel: floa
     from dynmri.eval.metrics import evaluate
 
     m = evaluate(recon, acq.target)
-    return _row(entry, acq, accel, m, stats.seconds, stats.frames_per_second), m
+    return _row(entry, acq, accel, m, stats), m
 
 
-def _row(entry: Entry, acq, accel: float, m: dict, seconds: float, fps: float) -> dict:
+def _row(entry: Entry, acq, accel: float, m: dict, stats: RunStats) -> dict:
+    """:func:`score_row`'s row from the :func:`~dynmri.eval.metrics.summarize`-d metrics ``m``."""
     return {"method": entry.label, "accel": accel, "achieved_accel": acq.meta["achieved_acceleration"], **{k: m[k] for k in METRICS},
-            "seconds": seconds, "frames_per_second": fps, "slices": acq.kspace.shape[0], "frames": acq.frames, **entry.extra}
+            "seconds": stats.seconds, "frames_per_second": stats.frames_per_second, "slices": acq.kspace.shape[0], "frames": acq.frames,
+            **entry.extra}
 
 
 def run_grid(sim: SimulateConfig, accels: Iterable[float], entries: Sequence[Entry], *, progress: bool = False,
@@ -248,10 +250,9 @@ def _merged_rows(parts: list[dict], acq, accel: float, entries: Sequence[Entry])
         if got[0] is None:
             continue
         fm = {k: np.stack(unshard([list(g[0][k]) if g is not None else [] for g in got])) for k in got[0][0]}
-        seconds = sum(g[1] for g in got if g is not None)
-        frames = sum(g[2] for g in got if g is not None)
+        stats = RunStats(e.method, sum(g[1] for g in got if g is not None), sum(g[2] for g in got if g is not None))
         m = summarize(fm)
-        out[e.label] = (_row(e, acq, accel, m, seconds, frames / seconds if seconds > 0 else float("inf")), m)
+        out[e.label] = (_row(e, acq, accel, m, stats), m)
     return out
 
 
