@@ -65,6 +65,7 @@ def test_reconstruct_under_torchrun_equals_one_process(tmp_path, four_acqs):
                    cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.count("| total (4 files) |") == 1 and res.stdout.count("wrote") == 4 + 1  # each file once, the summary once
+    assert "rank 0 read and checked its share of the inputs in" in res.stdout and "every input" not in res.stdout
     cli("reconstruct", *four_acqs, "--method", "lps", "--iters", 3, "--device", "cpu", "--out-dir", tmp_path / "one")
     for acq in four_acqs:
         a, b = (Reconstruction.load(tmp_path / d / acq.name) for d in ("two", "one"))

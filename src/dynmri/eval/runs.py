@@ -442,7 +442,7 @@ class BatchResult:
 
     def summary_dict(self) -> dict:
         """The summary; with several ranks also ``world_size`` (each file's times are its rank's,
-        ``total_seconds`` is rank 0's wall time)."""
+        ``validation_seconds``, ``network_load_seconds`` and ``total_seconds`` are rank 0's)."""
         ok = [r for r in self.runs if r.status == "ok"]
         return {**(self.info or {}), "files": [r.row() for r in self.runs], "finished": len(ok), "of": len(self.runs),
                 "validation_seconds": round(self.validation_seconds, 4), "network_load_seconds": round(self.network_seconds, 4),
@@ -459,7 +459,8 @@ class BatchResult:
         lines.append(f"| total ({len(self.runs)} files) | | | {frames} | {rec:.2f} | {self.total_seconds:.2f} |")
         ranks = (f"\n\n{self.world} ranks: reconstruct s is summed over the ranks' files; the total file s is the wall time"
                  if self.world > 1 else "")
-        return "\n".join(lines) + (f"\n\nread and checked every input in {self.validation_seconds:.2f} s"
+        checked = "read and checked every input" if self.world == 1 else "rank 0 read and checked its share of the inputs"
+        return "\n".join(lines) + (f"\n\n{checked} in {self.validation_seconds:.2f} s"
                                     + (f", loaded the network once in {self.network_seconds:.2f} s" if self.network_seconds else "")) + ranks
 
     def write_summary(self) -> None:
