@@ -239,3 +239,12 @@ def test_a_callback_that_fails_on_rank_0_stops_every_rank_of_the_grid(tmp_path):
     first, second = ((tmp_path / f"report.{r}").read_text() for r in range(WORLD))
     assert first == "DataError False the log is gone"
     assert second.startswith("RankError True")
+
+
+@pytest.mark.parametrize("world", ["two", "0"])
+@pytest.mark.parametrize("command", ["reconstruct", "benchmark"])
+def test_a_bad_world_size_is_one_error_and_writes_nothing(tmp_path, four_acqs, command, world):
+    args = {"reconstruct": [*four_acqs[:2], "--out-dir", tmp_path / "out"], "benchmark": [*BENCH, "--out", tmp_path / "out"]}[command]
+    res = CliRunner().invoke(app, [command, *map(str, args), "--device", "cpu"], env={"WORLD_SIZE": world})
+    assert res.exit_code == 2 and f"error: WORLD_SIZE must be an integer >= 1, got '{world}'" in res.output, res.output
+    assert not (tmp_path / "out").exists()
