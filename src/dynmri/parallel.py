@@ -122,7 +122,7 @@ def session(device, backend: str | None = None) -> Iterator[Context]:
         dist.destroy_process_group()
 
 
-def _comm_device(device):
+def comm_device(device):
     """Where collectives' tensors live: the CUDA device under NCCL, else the CPU."""
     import torch
     import torch.distributed as dist
@@ -137,7 +137,7 @@ def agree(ctx: Context, error: BaseException | None, device) -> None:
         import torch
         import torch.distributed as dist
 
-        flag = torch.tensor([0.0 if error is None else 1.0], device=_comm_device(device))
+        flag = torch.tensor([0.0 if error is None else 1.0], device=comm_device(device))
         dist.all_reduce(flag)
         failed = int(flag.item())
         if error is None and failed:
@@ -168,7 +168,7 @@ def share(ctx: Context, obj: Any, device) -> Any:
     import torch.distributed as dist
 
     box = [obj if ctx.main else None]
-    dist.broadcast_object_list(box, src=0, device=_comm_device(device))
+    dist.broadcast_object_list(box, src=0, device=comm_device(device))
     return box[0]
 
 
