@@ -257,8 +257,9 @@ def _merged_rows(parts: list[dict], acq, accel: float, entries: Sequence[Entry])
 
 
 def take_slices(acq, indices: Sequence[int]):
-    """The acquisition of slices ``indices`` of ``acq`` (k-space, mask, target and coil maps; the
-    trajectory and metadata are shared)."""
+    """The acquisition of slices ``indices`` of ``acq``: k-space ``(S, ...)``, mask and target
+    ``(S, T, H, W)`` and coil maps ``(S, N, H, W)`` become ``(len(indices), ...)``; the trajectory
+    (the same for every slice) and the metadata (which still describe all ``S`` slices) are shared."""
     idx = list(indices)
     pick = lambda a: None if a is None else a[idx]  # noqa: E731
     return replace(acq, kspace=acq.kspace[idx], mask=pick(acq.mask), target=pick(acq.target), coil_maps=pick(acq.coil_maps))
