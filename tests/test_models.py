@@ -67,3 +67,26 @@ def test_counts_and_errors():
         get_model("crnn", widht=3)
     with pytest.raises(ParameterError, match="unknown backbone"):
         get_model("cascade", backbone="resnet")
+
+
+def test_shipped_networks_are_split_by_the_data_they_were_trained_on(tmp_path, monkeypatch):
+    """The classic demo runs the shipped networks not trained on the real-time scenario (and those
+    whose data is unknown), the real-time demo the others (models.weights.trained_data)."""
+    import json
+
+    from dynmri.config import SimulateConfig
+    from dynmri.data.acquire import simulate_from_config
+    from dynmri.eval.benchmark import demo_entries
+    from dynmri.eval.realtime import realtime_networks
+    from dynmri.models import weights
+
+    for name, data in [("cine", "phantom"), ("rt", "phantom-realtime"), ("gated", "phantom-realtime-gated"), ("bare", None)]:
+        (tmp_path / f"{name}.pt").write_bytes(b"")
+        if data is not None:
+            (tmp_path / f"{name}.json").write_text(json.dumps({"config": {"data": data}}))
+    monkeypatch.setattr(weights, "weights_dir", lambda: tmp_path)
+    assert {n: weights.trained_data(p) for n, p in weights.shipped_weights().items()} == \
+           {"bare": None, "cine": "phantom", "gated": "phantom-realtime-gated", "rt": "phantom-realtime"}
+    acq = simulate_from_config(SimulateConfig(data="phantom", accel=4, frames=2, size=16).validate())
+    networks = [e.label for e in demo_entries(acq) if e.method.startswith("network:")]
+    assert networks == ["bare", "cine"] and realtime_networks() == ["gated", "rt"]

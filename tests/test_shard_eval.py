@@ -65,6 +65,7 @@ def test_reconstruct_under_torchrun_equals_one_process(tmp_path, four_acqs):
                    cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.count("| total (4 files) |") == 1 and res.stdout.count("wrote") == 4 + 1  # each file once, the summary once
+    assert "rank 0 read and checked its share of the inputs in" in res.stdout and "every input" not in res.stdout
     cli("reconstruct", *four_acqs, "--method", "lps", "--iters", 3, "--device", "cpu", "--out-dir", tmp_path / "one")
     for acq in four_acqs:
         a, b = (Reconstruction.load(tmp_path / d / acq.name) for d in ("two", "one"))
@@ -132,8 +133,8 @@ def test_a_bad_input_stops_both_ranks_with_one_error_and_writes_nothing(tmp_path
 
 
 def _rank(rank: int, rdv: str, inputs: list[str], out: str, report: str) -> None:
-    """One process of a 2-process group reconstructing ``inputs``; the second file fails on rank 1
-    while it is reconstructed (after every input was checked)."""
+    """One process of a 2-process group reconstructing ``inputs``; the second file (rank 1's first)
+    fails while it is reconstructed (after every input was checked)."""
     from dynmri.errors import DataError
     from dynmri.eval import runs
     from dynmri.parallel import session
@@ -166,9 +167,84 @@ def test_a_file_that_fails_on_one_rank_stops_both(tmp_path, four_acqs):
     mp.spawn(_rank, args=(str(tmp_path / "rdv"), [str(a) for a in four_acqs], str(out), str(tmp_path / "report")), nprocs=WORLD,
              join=True)
     first, second = ((tmp_path / f"report.{r}").read_text() for r in range(WORLD))
-    assert first.startswith("DataError False") and "broken on purpose (stopped at" in first and "2 finished and kept" in first
+    assert first.startswith("DataError False") and "broken on purpose (stopped at" in first and "1 finished and kept" in first
     assert second.startswith("RankError True")
     summary = json.loads((out / "reconstruct-summary.json").read_text())
-    assert [f["status"] for f in summary["files"]] == ["ok", "failed", "ok", "not run"]
-    assert summary["world_size"] == WORLD and summary["finished"] == 2
-    assert sorted(p.name for p in out.iterdir()) == ["a0.npz", "a2.npz", "reconstruct-summary.json"]
+    # rank 0 stops after the round of the failure (a2 is not run), as one process stops at a1
+    assert [f["status"] for f in summary["files"]] == ["ok", "failed", "not run", "not run"]
+    assert summary["world_size"] == WORLD and summary["finished"] == 1
+    assert sorted(p.name for p in out.iterdir()) == ["a0.npz", "reconstruct-summary.json"]
+
+
+@pytest.mark.parametrize("device_fails", [False, True])
+def test_every_rank_joins_gloo_whether_or_not_its_device_resolves(monkeypatch, device_fails):
+    """A rank whose device fails (``cuda`` with LOCAL_RANK beyond its node's GPUs) must join the
+    same process group as the ranks whose device works, to report the error with them: the backend
+    cannot depend on the device (NCCL on some ranks and gloo on others never meet)."""
+    from dynmri import parallel
+    from dynmri.cli.common import sharded
+    from dynmri.errors import ParameterError
+
+    class Joined(Exception):
+        pass
+
+    def rank_device(spec):
+        if device_fails:
+            raise ParameterError(f"--device {spec}: no such device")
+        return torch.device("cuda", 0)
+
+    def init_process_group(backend, **kwargs):
+        joined.append(backend)
+        raise Joined
+
+    joined = []
+    monkeypatch.setenv("WORLD_SIZE", str(WORLD))
+    monkeypatch.setattr(parallel, "rank_device", rank_device)
+    monkeypatch.setattr(dist, "init_process_group", init_process_group)
+    with pytest.raises(Joined), sharded("cuda"):
+        pass
+    assert joined == ["gloo"]
+
+
+def _grid_rank(rank: int, rdv: str, report: str) -> None:
+    """One process of a 2-process benchmark grid (2 phantoms, 2 accelerations) whose ``on_row``
+    callback, run on rank 0 only as the CLI logs, fails at the first row."""
+    import datetime
+
+    from dynmri.config import SimulateConfig
+    from dynmri.errors import DataError
+    from dynmri.eval.benchmark import method_entries, run_grid
+
+    def on_row(row):
+        raise DataError("the log is gone")
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{rdv}", rank=rank, world_size=WORLD,
+                            timeout=datetime.timedelta(seconds=30))  # the old code left rank 1 waiting: fail, not hang
+    sim = SimulateConfig(data="phantom", accel=4, frames=4, crop=32, n_phantoms=2)
+    try:
+        run_grid(sim, [4, 6], method_entries(["zero-filled"]), ctx=Context(rank, WORLD), on_row=on_row if rank == 0 else None)
+        outcome = "ok"
+    except Exception as exc:  # noqa: BLE001  reported to the test
+        outcome = f"{type(exc).__name__} {getattr(exc, 'quiet', False)} {exc}"
+    Path(f"{report}.{rank}").write_text(outcome)
+    try:
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_callback_that_fails_on_rank_0_stops_every_rank_of_the_grid(tmp_path):
+    mp.spawn(_grid_rank, args=(str(tmp_path / "rdv"), str(tmp_path / "report")), nprocs=WORLD, join=True)
+    first, second = ((tmp_path / f"report.{r}").read_text() for r in range(WORLD))
+    assert first == "DataError False the log is gone"
+    assert second.startswith("RankError True")
+
+
+@pytest.mark.parametrize("world", ["two", "0"])
+@pytest.mark.parametrize("command", ["reconstruct", "benchmark"])
+def test_a_bad_world_size_is_one_error_and_writes_nothing(tmp_path, four_acqs, command, world):
+    args = {"reconstruct": [*four_acqs[:2], "--out-dir", tmp_path / "out"], "benchmark": [*BENCH, "--out", tmp_path / "out"]}[command]
+    res = CliRunner().invoke(app, [command, *map(str, args), "--device", "cpu"], env={"WORLD_SIZE": world})
+    assert res.exit_code == 2 and f"error: WORLD_SIZE must be an integer >= 1, got '{world}'" in res.output, res.output
+    assert not (tmp_path / "out").exists()

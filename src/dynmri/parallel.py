@@ -99,9 +99,10 @@ def rank_device(spec: str):
 
 
 @contextlib.contextmanager
-def session(device) -> Iterator[Context]:
+def session(device, backend: str | None = None) -> Iterator[Context]:
     """The :class:`Context` of this process; joins (and afterwards leaves) torchrun's process
-    group when ``WORLD_SIZE > 1`` and none is set up yet."""
+    group when ``WORLD_SIZE > 1`` and none is set up yet, with ``backend`` (default: NCCL when
+    ``device`` is CUDA, else gloo; every rank must pass the same)."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
@@ -110,8 +111,8 @@ def session(device) -> Iterator[Context]:
     if launched_world() == 1:
         yield Context()
         return
-    backend = "nccl" if device.type == "cuda" else "gloo"
-    dist.init_process_group(backend, timeout=TIMEOUT, **({"device_id": device} if device.type == "cuda" else {}))
+    backend = backend or ("nccl" if device.type == "cuda" else "gloo")
+    dist.init_process_group(backend, timeout=TIMEOUT, **({"device_id": device} if backend == "nccl" else {}))
     try:
         yield Context(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
         # every rank done with its collectives before any tears the group down: gloo aborts a
@@ -121,7 +122,7 @@ def session(device) -> Iterator[Context]:
         dist.destroy_process_group()
 
 
-def _comm_device(device):
+def comm_device(device):
     """Where collectives' tensors live: the CUDA device under NCCL, else the CPU."""
     import torch
     import torch.distributed as dist
@@ -136,7 +137,7 @@ def agree(ctx: Context, error: BaseException | None, device) -> None:
         import torch
         import torch.distributed as dist
 
-        flag = torch.tensor([0.0 if error is None else 1.0], device=_comm_device(device))
+        flag = torch.tensor([0.0 if error is None else 1.0], device=comm_device(device))
         dist.all_reduce(flag)
         failed = int(flag.item())
         if error is None and failed:
@@ -167,7 +168,7 @@ def share(ctx: Context, obj: Any, device) -> Any:
     import torch.distributed as dist
 
     box = [obj if ctx.main else None]
-    dist.broadcast_object_list(box, src=0, device=_comm_device(device))
+    dist.broadcast_object_list(box, src=0, device=comm_device(device))
     return box[0]
 
 
@@ -214,6 +215,15 @@ def exchange(ctx: Context, obj: Any, error: BaseException | None) -> tuple[list,
     else:
         got = [mine]
     return [o for o, _ in got], [(r, m) for r, (_, m) in enumerate(got) if m is not None]
+
+
+def any_rank(ctx: Context, flag: bool) -> bool:
+    """Whether ``flag`` holds on any rank, on every rank (:func:`exchange` of one bool; ``flag``
+    itself without a process group)."""
+    if not ctx.distributed:
+        return bool(flag)
+    flags, _ = exchange(ctx, bool(flag), None)
+    return any(flags)
 
 
 def raise_together(ctx: Context, error: BaseException | None, failures: Sequence[tuple[int, str]]) -> None:

@@ -136,7 +136,9 @@ def sharded(spec: str) -> contextlib.AbstractContextManager:
     :func:`dynmri.parallel.rank_device`) under ``torchrun``; without it ``(Context(), spec)``,
     untouched. An error raised in the block (on every rank together: :func:`dynmri.parallel.collect`)
     is one ``error:`` line, printed by rank 0 before the ranks leave together with exit status 2.
-    A device that cannot be used fails the same way."""
+    A device that cannot be used fails the same way. The process group is gloo whatever the
+    device (the ranks only exchange small pickled results, and a rank whose device failed must
+    join the same backend as the others to report it)."""
     from dynmri import parallel
 
     if parallel.launched_world() == 1:
@@ -155,8 +157,8 @@ def _sharded(spec: str):
     try:
         device = parallel.rank_device(spec)
     except DynMRIError as exc:
-        device, error = torch.device("cpu"), exc  # gloo, to agree on the error
-    with parallel.session(device) as ctx:
+        device, error = torch.device("cpu"), exc
+    with parallel.session(device, backend="gloo") as ctx:
         try:
             parallel.collect(ctx, None, error)
             yield ctx, str(device)

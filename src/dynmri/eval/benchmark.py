@@ -123,12 +123,14 @@ def score_row(entry: Entry, acq, recon: np.ndarray, stats: RunStats, accel: floa
     from dynmri.eval.metrics import evaluate
 
     m = evaluate(recon, acq.target)
-    return _row(entry, acq, accel, m, stats.seconds, stats.frames_per_second), m
+    return _row(entry, acq, accel, m, stats), m
 
 
-def _row(entry: Entry, acq, accel: float, m: dict, seconds: float, fps: float) -> dict:
+def _row(entry: Entry, acq, accel: float, m: dict, stats: RunStats) -> dict:
+    """:func:`score_row`'s row from the :func:`~dynmri.eval.metrics.summarize`-d metrics ``m``."""
     return {"method": entry.label, "accel": accel, "achieved_accel": acq.meta["achieved_acceleration"], **{k: m[k] for k in METRICS},
-            "seconds": seconds, "frames_per_second": fps, "slices": acq.kspace.shape[0], "frames": acq.frames, **entry.extra}
+            "seconds": stats.seconds, "frames_per_second": stats.frames_per_second, "slices": acq.kspace.shape[0], "frames": acq.frames,
+            **entry.extra}
 
 
 def run_grid(sim: SimulateConfig, accels: Iterable[float], entries: Sequence[Entry], *, progress: bool = False,
@@ -183,9 +185,10 @@ def sharded_grid(sim: SimulateConfig, accels: Iterable[float], entries: Sequence
     (rank 0: slice 0 first). An error on any rank stops all of them after that acceleration
     (:func:`dynmri.parallel.collect`).
     """
+    import functools
     import time
 
-    from dynmri.parallel import collect
+    from dynmri.parallel import collect, settle
 
     t0, accels = time.perf_counter(), list(accels)
     res = GridResult(world=ctx.world)
@@ -195,17 +198,24 @@ def sharded_grid(sim: SimulateConfig, accels: Iterable[float], entries: Sequence
             acq, part, recons = _shard_runs(sim, accels, i, entries, ctx, progress, device, precision)
         except Exception as exc:  # noqa: BLE001  any failure must reach the other ranks
             error = exc
-        rows = []
-        for label, (row, m) in _merged_rows(collect(ctx, part, error), acq, r, entries).items():
-            rows.append(row)
-            res.curves.setdefault(r, {})[label] = m["per_frame"]["psnr"]
-            if on_row is not None:
-                on_row(row)
+        merged = _merged_rows(collect(ctx, part, error), acq, r, entries)
+        rows = [row for row, _ in merged.values()]
         res.rows += rows
-        if on_acquisition is not None:
-            on_acquisition(r, acq, recons, rows)
+        for label, (_, m) in merged.items():
+            res.curves.setdefault(r, {})[label] = m["per_frame"]["psnr"]
+        # the callbacks may run on some ranks only (rank 0 logs): their failure must reach the others too
+        settle(ctx, functools.partial(_report, r, acq, recons, rows, on_row, on_acquisition))
     res.wall_seconds = time.perf_counter() - t0
     return res
+
+
+def _report(accel: float, acq, recons: dict, rows: list[dict], on_row, on_acquisition) -> None:
+    """:func:`run_grid`'s callbacks for the rows of one acceleration."""
+    for row in rows:
+        if on_row is not None:
+            on_row(row)
+    if on_acquisition is not None:
+        on_acquisition(accel, acq, recons, rows)
 
 
 def _shard_runs(sim: SimulateConfig, accels: list[float], i: int, entries: Sequence[Entry], ctx, progress: bool, device, precision: str):
@@ -240,16 +250,16 @@ def _merged_rows(parts: list[dict], acq, accel: float, entries: Sequence[Entry])
         if got[0] is None:
             continue
         fm = {k: np.stack(unshard([list(g[0][k]) if g is not None else [] for g in got])) for k in got[0][0]}
-        seconds = sum(g[1] for g in got if g is not None)
-        frames = sum(g[2] for g in got if g is not None)
+        stats = RunStats(e.method, sum(g[1] for g in got if g is not None), sum(g[2] for g in got if g is not None))
         m = summarize(fm)
-        out[e.label] = (_row(e, acq, accel, m, seconds, frames / seconds if seconds > 0 else float("inf")), m)
+        out[e.label] = (_row(e, acq, accel, m, stats), m)
     return out
 
 
 def take_slices(acq, indices: Sequence[int]):
-    """The acquisition of slices ``indices`` of ``acq`` (k-space, mask, target and coil maps; the
-    trajectory and metadata are shared)."""
+    """The acquisition of slices ``indices`` of ``acq``: k-space ``(S, ...)``, mask and target
+    ``(S, T, H, W)`` and coil maps ``(S, N, H, W)`` become ``(len(indices), ...)``; the trajectory
+    (the same for every slice) and the metadata (which still describe all ``S`` slices) are shared."""
     idx = list(indices)
     pick = lambda a: None if a is None else a[idx]  # noqa: E731
     return replace(acq, kspace=acq.kspace[idx], mask=pick(acq.mask), target=pick(acq.target), coil_maps=pick(acq.coil_maps))

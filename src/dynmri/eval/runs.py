@@ -442,7 +442,7 @@ class BatchResult:
 
     def summary_dict(self) -> dict:
         """The summary; with several ranks also ``world_size`` (each file's times are its rank's,
-        ``total_seconds`` is rank 0's wall time)."""
+        ``validation_seconds``, ``network_load_seconds`` and ``total_seconds`` are rank 0's)."""
         ok = [r for r in self.runs if r.status == "ok"]
         return {**(self.info or {}), "files": [r.row() for r in self.runs], "finished": len(ok), "of": len(self.runs),
                 "validation_seconds": round(self.validation_seconds, 4), "network_load_seconds": round(self.network_seconds, 4),
@@ -459,7 +459,8 @@ class BatchResult:
         lines.append(f"| total ({len(self.runs)} files) | | | {frames} | {rec:.2f} | {self.total_seconds:.2f} |")
         ranks = (f"\n\n{self.world} ranks: reconstruct s is summed over the ranks' files; the total file s is the wall time"
                  if self.world > 1 else "")
-        return "\n".join(lines) + (f"\n\nread and checked every input in {self.validation_seconds:.2f} s"
+        checked = "read and checked every input" if self.world == 1 else "rank 0 read and checked its share of the inputs"
+        return "\n".join(lines) + (f"\n\n{checked} in {self.validation_seconds:.2f} s"
                                     + (f", loaded the network once in {self.network_seconds:.2f} s" if self.network_seconds else "")) + ranks
 
     def write_summary(self) -> None:
@@ -508,8 +509,9 @@ def reconstruct_files(acquisitions, out_dir: str | os.PathLike, method: str = "z
     ``torchrun``): rank ``r`` checks the options and outputs, reads and checks its share of the
     inputs (files ``r, r + world, ...``: :func:`dynmri.parallel.shard`), loads the network, and
     the ranks agree before anything is written; each rank then reconstructs and writes its files,
-    the runs are gathered and rank 0 alone writes the summary, in input order. A failure on any
-    rank stops every rank (after its current file) with one error, raised on rank 0
+    one per rank and round, the runs are gathered and rank 0 alone writes the summary, in input
+    order. A failure on any rank stops every rank after that round (the files of later rounds are
+    not run, as one process stops at its first failed file) with one error, raised on rank 0
     (:func:`dynmri.parallel.raise_together`); the others raise a quiet
     :class:`~dynmri.parallel.RankError`.
     """
@@ -526,7 +528,7 @@ def reconstruct_files(acquisitions, out_dir: str | os.PathLike, method: str = "z
                          validation_seconds=t_net - t_start, network_seconds=time.perf_counter() - t_net,
                          summary=Path(out_dir) / RECONSTRUCT_SUMMARY, world=ctx.world,
                          info={"command": "reconstruct", "method": method, "device": str(job.device), "precision": precision})
-    failure = _run_share(job, result, mine, preloaded, fmt, progress and ctx.main, on_file)
+    failure = _run_share(job, result, mine, preloaded, fmt, progress and ctx.main, on_file, ctx)
     if ctx.distributed:
         _merge_runs(ctx, result, mine, failure, t_start)
     elif failure is not None:
@@ -553,26 +555,42 @@ def _prepare(acquisitions, mine: list[int], out_dir, method: str, fmt: str, devi
     return job, outs, preloaded, t_net
 
 
-def _run_share(job: ReconJob, result: BatchResult, mine: list[int], preloaded: list, fmt: str, progress: bool, on_file):
+def _run_share(job: ReconJob, result: BatchResult, mine: list[int], preloaded: list, fmt: str, progress: bool, on_file,
+               ctx) -> tuple | None:
     """Reconstruct the files ``mine`` of ``result.runs`` in order; ``(run, error)`` of the first that
-    fails (the others are not run), None when all finished."""
+    fails (the others are not run), None when all finished. With several ranks in lockstep rounds
+    (one file per rank, then :func:`dynmri.parallel.any_rank`): a failure on any rank stops every
+    rank after the file of that round, as one process stops at its first failed file."""
+    from dynmri.parallel import any_rank
+
+    rounds = -(-len(result.runs) // ctx.world)  # ceil: the longest share
+    for k in range(rounds):
+        failure = None
+        if k < len(mine):
+            failure = _run_file(job, result.runs[mine[k]], preloaded, k, fmt, progress)
+            if failure is None and on_file is not None:
+                on_file(result.runs[mine[k]])
+        if any_rank(ctx, failure is not None):
+            return failure
+    return None
+
+
+def _run_file(job: ReconJob, run: FileRun, preloaded: list, k: int, fmt: str, progress: bool) -> tuple | None:
+    """Reconstruct and write ``run`` (from ``preloaded[k]``, else read now, then dropped);
+    ``(run, error)`` when it fails, else None."""
     import time
 
     from dynmri.errors import DynMRIError
 
-    for k, i in enumerate(mine):
-        run = result.runs[i]
-        t0 = time.perf_counter()
-        try:
-            acq = preloaded[k] if preloaded[k] is not None else job.load(run.input)
-            run.stats = job.run(acq, run.input, run.output, fmt=fmt, progress=progress)
-        except (DynMRIError, OSError) as exc:
-            run.seconds = time.perf_counter() - t0
-            return run, exc
-        preloaded[k] = None
-        run.status, run.seconds = "ok", time.perf_counter() - t0
-        if on_file is not None:
-            on_file(run)
+    t0 = time.perf_counter()
+    try:
+        acq = preloaded[k] if preloaded[k] is not None else job.load(run.input)
+        run.stats = job.run(acq, run.input, run.output, fmt=fmt, progress=progress)
+    except (DynMRIError, OSError) as exc:
+        run.seconds = time.perf_counter() - t0
+        return run, exc
+    preloaded[k] = None
+    run.status, run.seconds = "ok", time.perf_counter() - t0
     return None
 
 

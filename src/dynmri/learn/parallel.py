@@ -28,8 +28,8 @@ from dynmri.parallel import (
     TIMEOUT,
     Context,
     RankError,
-    _comm_device,
     agree,
+    comm_device,
     launched_world,
     session,
     share,
@@ -48,7 +48,7 @@ def broadcast_parameters(ctx: Context, module, device) -> None:
     import torch.distributed as dist
 
     for t in list(module.parameters()) + list(module.buffers()):
-        buf = t.data.to(_comm_device(device))
+        buf = t.data.to(comm_device(device))
         dist.broadcast(buf, src=0)
         t.data.copy_(buf)
 
@@ -63,7 +63,7 @@ def step_status(ctx: Context, loss: float, error: BaseException | None, device) 
     import torch
     import torch.distributed as dist
 
-    buf = torch.tensor([0.0 if error is None else 1.0, 0.0 if error is not None else loss], dtype=torch.float64, device=_comm_device(device))
+    buf = torch.tensor([0.0 if error is None else 1.0, 0.0 if error is not None else loss], dtype=torch.float64, device=comm_device(device))
     dist.all_reduce(buf)
     failed, total = int(buf[0].item()), float(buf[1].item())
     if error is not None:
@@ -85,7 +85,7 @@ def average_gradients(ctx: Context, params: list, device) -> None:
     by_dtype: dict = {}
     for p in params:
         by_dtype.setdefault(p.dtype, []).append(p)
-    comm = _comm_device(device)
+    comm = comm_device(device)
     for group in by_dtype.values():
         flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in group]).to(comm)
         dist.all_reduce(flat)
