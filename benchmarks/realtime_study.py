@@ -13,7 +13,7 @@ RR varying 8 %, one ectopic beat with its compensatory pause, free breathing wit
 by subject (7 train incl. validation, 3 test: the canonical split). No frame is ever fully sampled:
 time-varying Gaussian Cartesian masks, or golden-angle radial at the same sample count.
 
-Paradigms (one CRNN each, :data:`PARADIGMS`): ``supervised-oracle`` (targets: the true real-time
+Paradigms (one network each, of ``--config``: the LPS-net by default; :data:`PARADIGMS`): ``supervised-oracle`` (targets: the true real-time
 frames; only possible in simulation), ``supervised-gated`` (targets: the retrospectively gated
 cine of the same series, :func:`dynmri.data.realtime.gated_video`; what a clinic has),
 ``ddei`` / ``ddei-compose`` / ``ei-rotate`` / ``ei-time`` / ``ssdu`` (measurements only). Classical:

@@ -249,6 +249,7 @@ ROWS = [
     (["demo", "--crop", "32", "--out", "d"], "--crop does not apply to the real-time scenario (set its image size with --size)"),
     (["demo", "--data", "phantom-realtime-gated", "--out", "d"], "demo --data phantom-realtime-gated: the demo scores against the true"),
     (["demo", "--size", "4", "--out", "d"], "size must be >= 8 pixels, got 4"),
+    (["demo", "--frames", "10", "--out", "d"], "--frames 10: subject 0's ectopic beat is not within the series; the demo scores it (use --frames 71 or more)"),
     (["demo", "--slices", "12", "--out", "d"], "--slices '12' selects [12] outside 0..9"),
     (["demo", "--threads", "-1", "--out", "d"], "--threads must be >= 1"),
     (["demo", "--out", "acq.npz"], "--out acq.npz: exists and is not a folder"),

@@ -126,12 +126,12 @@ class DemoConfig:
     data: str = "phantom-realtime"  # the real-time scenario (dynmri.eval.realtime); or any simulate source
     accel: float = 8.0
     mask: str = "gaussian"
-    frames: int | None = None  # None: 240 for the real-time scenario, 24 otherwise
-    size: int | None = None  # None: 64 for the real-time scenario (its networks' size), 128 otherwise
+    frames: int | None = None  # None: the data's default (resolved())
+    size: int | None = None  # None: the data's default (resolved())
     seed: int = 0
-    slices: str | None = None  # None: subject 0 (a test subject) of the real-time scenario, all slices otherwise
+    slices: str | None = None  # None: the data's default (resolved()); subjects of the real-time scenario
     crop: int | None = None
-    fps: float | None = None  # None: 25 (the real-time frame rate) for the real-time scenario, 8 otherwise
+    fps: float | None = None  # None: the data's default (resolved())
     networks: bool = True  # also run the shipped networks trained for this data (single-coil data)
     device: str = "auto"  # auto | cpu | cuda | cuda:N (dynmri.devices)
     precision: str = "fp32"  # fp32 | bf16: autocast around the networks only
@@ -154,7 +154,14 @@ class DemoConfig:
     @property
     def realtime(self) -> bool:
         """Whether ``data`` is the real-time scenario (``phantom-realtime``, :mod:`dynmri.eval.realtime`)."""
-        return self.data.startswith("phantom-realtime")
+        return self.data == "phantom-realtime"
+
+    def resolved(self) -> DemoConfig:
+        """This configuration with the defaults of its ``data`` filled in (the fields left None):
+        the real-time scenario 240 frames (of 40 ms) at 64x64 (its networks' size), subject 0 (a test subject),
+        played at 25 frames/s; any other data 24 frames at 128x128, every slice, 8 frames/s."""
+        fill = dict(frames=240, size=64, slices="0", fps=25.0) if self.realtime else dict(frames=24, size=128, slices="all", fps=8.0)
+        return replace(self, **{k: v for k, v in fill.items() if getattr(self, k) is None})
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from dynmri.cli.common import default, floats, friendly_errors, names, set_threa
 from dynmri.config import BenchmarkConfig, CSConfig, DemoConfig
 
 _D = DemoConfig()
+_RT, _OTHER = DemoConfig(data="phantom-realtime").resolved(), DemoConfig(data="phantom").resolved()
 _B = BenchmarkConfig()
 DEVICE_HELP = "auto | cpu | cuda | cuda:N: where the data, operators and networks run (default: auto, the first CUDA device if any)."
 PRECISION_HELP = "fp32 | bf16: bf16 runs the networks under autocast (operators and FFTs stay float32) (default: fp32)."
@@ -39,9 +40,10 @@ def demo(
     data: str = typer.Option(_D.data, help="'phantom-realtime' (the real-time scenario), 'phantom' or any --data source accepted by simulate."),
     out: Path = typer.Option(Path("demo-out"), help="Output folder."),
     accel: float = typer.Option(_D.accel, help="Acceleration."),
-    frames: int | None = typer.Option(_D.frames, help="Frames (default: 240 for the real-time scenario, 24 otherwise)."),
-    size: int | None = typer.Option(_D.size, help="Image size of a phantom (default: 64 for the real-time scenario, 128 otherwise)."),
-    slices: str | None = typer.Option(_D.slices, help="Slices of a multi-slice source; subjects of the real-time scenario (default: 0)."),
+    frames: int | None = typer.Option(_D.frames, help=f"Frames (default: {_RT.frames} for the real-time scenario, {_OTHER.frames} otherwise)."),
+    size: int | None = typer.Option(_D.size, help=f"Image size of a phantom (default: {_RT.size} for the real-time scenario, its networks' size; "
+                                    f"{_OTHER.size} otherwise)."),
+    slices: str | None = typer.Option(_D.slices, help=f"Slices of a multi-slice source; subjects of the real-time scenario (default: {_RT.slices})."),
     crop: int | None = typer.Option(_D.crop, help="Centre crop."),
     seed: int = typer.Option(_D.seed, help="Seed."),
     networks: bool = typer.Option(_D.networks, help="Also run the shipped networks trained for this data ('dynmri weights')."),

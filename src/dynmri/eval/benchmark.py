@@ -389,11 +389,10 @@ def demo_entries(acq, networks: bool = True) -> list[Entry]:
     (single-coil data only), labelled by their names."""
     entries = [e for e in method_entries() if e.applies_to(acq)]
     if networks and not acq.multicoil:
-        from dynmri.data.realtime import REALTIME_SOURCES
-        from dynmri.models.weights import shipped_weights, trained_data
+        from dynmri.models.weights import shipped_for
 
         # the real-time scenario's networks run in its own demo (dynmri.eval.realtime)
-        entries += [Entry(name, network_method(name)) for name, path in shipped_weights().items() if trained_data(path) not in REALTIME_SOURCES]
+        entries += [Entry(name, network_method(name)) for name in shipped_for(realtime=False)]
     return entries
 
 
@@ -421,12 +420,11 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, progress: bool = True) -> str:
     from dynmri.eval.report import metrics_table
     from dynmri.fileio import exclusive_lock
 
-    cfg = cfg.validate()
+    cfg = cfg.validate().resolved()
     if cfg.realtime:
         from dynmri.eval.realtime import run_realtime_demo
 
         return run_realtime_demo(cfg, out, progress=progress)
-    cfg = replace(cfg, frames=cfg.frames or 24, size=cfg.size or 128, slices=cfg.slices or "all", fps=cfg.fps or 8.0)
     device = resolve_device(cfg.device)
     sim = SimulateConfig(data=cfg.data, accel=cfg.accel, mask=cfg.mask, frames=cfg.frames, seed=cfg.seed, crop=cfg.crop,
                          slices=cfg.slices, size=cfg.size).validate()
@@ -442,12 +440,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, progress: bool = True) -> str:
 
 def _write_demo(out: Path, acq, runs: list, rows: dict, table: str, fps: float) -> None:
     """The files of :func:`run_demo` (each atomically)."""
-    from dynmri.data.files import Reconstruction
-    from dynmri.eval.report import write_json, write_markdown
+    from dynmri.eval.report import write_runs
 
-    acq.save(out / "acq.npz")
-    for e, recon, stats in runs:
-        Reconstruction(recon, {"method": e.method, "seconds": stats.seconds}).save(out / f"recon-{e.label}.npz")
-    write_markdown(out / "metrics.md", table)
-    write_json(out / "metrics.json", rows)
+    write_runs(out, acq, [(e.label, recon, stats) for e, recon, stats in runs], rows, table)
     save_demo_figures(out, acq, {e.label: recon for e, recon, _ in runs}, fps)

@@ -40,7 +40,7 @@ import numpy as np
 KEYS = ("psnr", "psnr_irregular", "lv_area_rmse", "lv_area_rmse_irregular", "lv_area_rmse_ectopic", "resp_excursion_error")
 """The :func:`~dynmri.eval.motion.motion_metrics` reported, in table order."""
 HEADER = ("method", "PSNR all (dB)", "PSNR irregular (dB)", "LV area RMSE (px)", "irregular", "ectopic",
-          "resp. excursion error (px)", "seconds")
+          "resp. excursion error (px, recon - truth)", "seconds")
 GATED = "gated cine (fully sampled, binned)"
 """Row label of the gated cine: the clinic's reference, scored like a reconstruction."""
 DEMO_METHODS = ("zero-filled", "admm-wavelet-ttv", "lps")
@@ -118,42 +118,44 @@ def save_motion_figures(out: Path, recons: dict[str, np.ndarray], series, gated:
 
 def realtime_networks() -> list[str]:
     """Names of the shipped networks trained on the real-time scenario (``dynmri weights``)."""
-    from dynmri.data.realtime import REALTIME_SOURCES
-    from dynmri.models.weights import shipped_weights, trained_data
+    from dynmri.models.weights import shipped_for
 
-    return [name for name, path in shipped_weights().items() if trained_data(path) in REALTIME_SOURCES]
+    return list(shipped_for(realtime=True))
 
 
 def demo_series(cfg):
-    """``(series list, acquisition)`` of the real-time demo: the subjects ``cfg.slices`` (default
-    subject 0, a test subject of the shipped networks' split) sampled as ``cfg`` says."""
+    """``(series list, acquisition)`` of the real-time demo: the subjects ``cfg.slices`` sampled as
+    ``cfg`` (resolved, :meth:`~dynmri.config.DemoConfig.resolved`) says. Every subject must hold its
+    ectopic beat within ``cfg.frames`` (else a ParameterError naming the frames it needs)."""
     from dynmri.config import SimulateConfig
     from dynmri.data.acquire import parse_slices, simulate_from_config
-    from dynmri.data.realtime import REALTIME_DEFAULTS, REALTIME_SUBJECTS, realtime_series
+    from dynmri.data.realtime import REALTIME_SUBJECTS, realtime_series
+    from dynmri.errors import ParameterError
 
-    frames = cfg.frames or REALTIME_DEFAULTS["frames"]
-    size = cfg.size or REALTIME_DEMO_SIZE
-    subjects = parse_slices(cfg.slices or "0", REALTIME_SUBJECTS)
-    sim = SimulateConfig(data="phantom-realtime", accel=cfg.accel, mask=cfg.mask, frames=frames, size=size, n_phantoms=max(subjects) + 1,
+    subjects = parse_slices(cfg.slices, REALTIME_SUBJECTS)
+    series = [realtime_series(seed=i, frames=cfg.frames, size=cfg.size) for i in subjects]
+    short = [i for i, s in zip(subjects, series, strict=True) if not (s.beat == s.ectopic_beat).any()]
+    if short:
+        need = max(int(np.flatnonzero(realtime_series(seed=i, size=16).irregular).max()) + 1 for i in short)
+        raise ParameterError(f"--frames {cfg.frames}: subject {short[0]}'s ectopic beat is not within the series; "
+                             f"the demo scores it (use --frames {need} or more)")
+    sim = SimulateConfig(data="phantom-realtime", accel=cfg.accel, mask=cfg.mask, frames=cfg.frames, size=cfg.size, n_phantoms=max(subjects) + 1,
                          slices=",".join(map(str, subjects)), seed=cfg.seed).validate()
-    return [realtime_series(seed=i, frames=frames, size=size) for i in subjects], simulate_from_config(sim)
-
-
-REALTIME_DEMO_SIZE = 64
-"""Image size of the real-time demo (pixels): the size its networks were trained at."""
+    return series, simulate_from_config(sim)
 
 
 def run_realtime_demo(cfg, out: str | Path, *, progress: bool = True) -> str:
-    """``dynmri demo`` on the real-time scenario (:class:`~dynmri.config.DemoConfig` with a
-    real-time ``data``): simulate the series, reconstruct it with :data:`DEMO_METHODS` and the
-    networks shipped for it, score the motion (:func:`score_series`, gated cine included) and
+    """``dynmri demo`` on the real-time scenario (:class:`~dynmri.config.DemoConfig` with
+    ``data="phantom-realtime"``): simulate the series, reconstruct it with :data:`DEMO_METHODS` and
+    the networks shipped for it, score the motion (:func:`score_series`, gated cine included) and
     write :data:`REALTIME_WRITES` in ``out`` (created only when everything has run); returns the
     table."""
     from dynmri.data.realtime import REALTIME_DEFAULTS, gated_video
     from dynmri.devices import check_precision, resolve_device
     from dynmri.fileio import exclusive_lock
-    from dynmri.recon.run import network_method, run_method
+    from dynmri.recon.run import NETWORK, network_method, run_method
 
+    cfg = cfg.resolved()
     device, _ = resolve_device(cfg.device), check_precision(cfg.precision)
     series, acq = demo_series(cfg)
     methods = {name: name for name in DEMO_METHODS}
@@ -162,29 +164,26 @@ def run_realtime_demo(cfg, out: str | Path, *, progress: bool = True) -> str:
     with exclusive_lock(out):
         runs = []
         for label, method in methods.items():
-            extra = {"precision": cfg.precision} if label not in DEMO_METHODS else {}  # autocast: networks only
+            extra = {"precision": cfg.precision} if method.startswith(NETWORK) else {}  # autocast: networks only
             runs.append((label, *run_method(acq, method, progress=progress, device=str(device), **extra)))
         gated = np.stack([gated_video(s) for s in series])
         recons = {GATED: [(gated, 0.0)]} | {label: [(recon, stats.seconds)] for label, recon, stats in runs}
         rows = score_series(recons, series)
         subjects = ", ".join(str(g) for g in acq.meta["groups"])
-        title = (f"**real-time series ({subjects}: {acq.frames} frames of 40 ms, {acq.kspace.shape[-2]}x{acq.kspace.shape[-1]}), "
-                 f"{acq.meta['mask_kind']} mask R = {acq.meta['achieved_acceleration']:.2f}, no fully sampled frame**")
+        ms = 1000 * REALTIME_DEFAULTS["frame_duration"]
+        title = (f"**real-time series ({subjects}: {acq.frames} frames of {ms:g} ms, {cfg.size}x{cfg.size}), "
+                 f"{acq.meta['mask_kind']} mask R = {acq.meta['achieved_acceleration']:.2f}, no fully sampled frame"
+                 + ("; networks trained at 64x64" if cfg.networks and cfg.size != 64 else "") + "**")
         table = motion_table(rows, title)
-        _write_realtime(Path(out), acq, runs, rows, table, series[0], gated[0], cfg.fps or 1 / REALTIME_DEFAULTS["frame_duration"])
+        _write_realtime(Path(out), acq, runs, rows, table, series[0], gated[0], cfg.fps)
     return table
 
 
 def _write_realtime(out: Path, acq, runs: list[tuple], rows: dict, table: str, series, gated: np.ndarray, fps: float) -> None:
-    """The files of :func:`run_realtime_demo` (each atomically)."""
-    from dynmri.data.files import Reconstruction
+    """The files of :func:`run_realtime_demo` (each atomically); ``runs``: ``(label, recon (S, T, H, W), RunStats)``."""
     from dynmri.eval.figures import save_reconstruction_video
-    from dynmri.eval.report import write_json, write_markdown
+    from dynmri.eval.report import write_runs
 
-    acq.save(out / "acq.npz")
-    for label, recon, stats in runs:
-        Reconstruction(recon, {"method": stats.method, "seconds": stats.seconds}).save(out / f"recon-{label}.npz")
-    write_markdown(out / "metrics.md", table)
-    write_json(out / "metrics.json", rows)
+    write_runs(out, acq, runs, rows, table)
     save_motion_figures(out, {label: recon[0] for label, recon, _ in runs}, series, gated, fps=fps)
     save_reconstruction_video(out / "comparison.mp4", acq, {label: recon for label, recon, _ in runs}, 0, fps=fps)

@@ -88,3 +88,19 @@ def report(text: str, path: str | os.PathLike | None = None) -> None:
     print(text)
     if path:
         write_markdown(path, text)
+
+
+def write_runs(out: str | os.PathLike, acq, runs: Sequence[tuple], rows: Mapping, table: str) -> None:
+    """The common files of a demo in folder ``out``, each atomically: ``acq.npz``, one
+    ``recon-{label}.npz`` per run ``(label, recon (S, T, H, W), RunStats)``, ``metrics.md``
+    (``table``) and ``metrics.json`` (``rows``)."""
+    from pathlib import Path
+
+    from dynmri.data.files import Reconstruction
+
+    out = Path(out)
+    acq.save(out / "acq.npz")
+    for label, recon, stats in runs:
+        Reconstruction(recon, {"method": stats.method, "seconds": stats.seconds}).save(out / f"recon-{label}.npz")
+    write_markdown(out / "metrics.md", table)
+    write_json(out / "metrics.json", rows)

@@ -74,11 +74,20 @@ def shipped_weights() -> dict[str, Path]:
 
 def trained_data(path: str | Path) -> str | None:
     """The ``data`` a shipped weights file ``NAME.pt`` was trained on, read from its ``NAME.json``
-    (None when it has none)."""
-    meta = Path(path).with_suffix(".json")
-    if not meta.is_file():
+    (None when it has none or it cannot be read)."""
+    try:
+        cfg = json.loads(Path(path).with_suffix(".json").read_text()).get("config")
+    except (OSError, ValueError, AttributeError):
         return None
-    return json.loads(meta.read_text()).get("config", {}).get("data")
+    return cfg.get("data") if isinstance(cfg, dict) else None
+
+
+def shipped_for(realtime: bool) -> dict[str, Path]:
+    """The shipped weights (:func:`shipped_weights`) trained on the real-time scenario
+    (``realtime=True``: ``phantom-realtime`` or its gated cine), or on anything else."""
+    from dynmri.data.realtime import REALTIME_SOURCES
+
+    return {name: path for name, path in shipped_weights().items() if (trained_data(path) in REALTIME_SOURCES) == realtime}
 
 
 def export_weights(run_dir: str | Path, name: str, dest: Path | None = None) -> Path:
