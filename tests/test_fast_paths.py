@@ -140,7 +140,7 @@ def test_only_cartesian_operators_of_one_kind_stack():
 
 SMALL = {"unet": {"chans": 4, "pools": 2}, "cascade": {"backbone": "unet", "n": 2, "chans": 4, "pools": 2},
          "dual-unet-resnet3d": {"frames": 4, "chans": 4, "res_ch": 2, "res_blocks": 1},
-         "lps-net": {"iterations": 2, "correction": True, "channels": 4}}
+         "lps-net": {"iterations": 2, "correction": True, "channels": 4}, "lps-crnn": {"iterations": 2, "channels": 4, "cascades": 1}}
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))

@@ -43,3 +43,17 @@ def test_lps_net_rejects_bad_options():
 
     with pytest.raises(ParameterError):
         get_model("lps-net", iterations=0)
+
+
+def test_untrained_lps_crnn_is_lps_net_then_data_consistency():
+    """The hybrid's CRNN output layer starts at zero: before training it is LPS-Net followed by
+    the cascades' data consistency, and the cascades learn (gradients reach them)."""
+    y, physics = _problem()
+    net = get_model("lps-crnn", iterations=4, channels=4, cascades=2).double()
+    with torch.no_grad():
+        x = net.lps(y, physics)
+        for dc in net.crnn.dc:
+            x = dc(x, y, physics)
+        assert torch.allclose(net(y, physics), x, atol=1e-12)
+    net(y, physics).pow(2).sum().backward()
+    assert net.crnn.out.weight.grad.abs().sum() > 0 and net.lps.log_lam_l.grad.abs().sum() > 0

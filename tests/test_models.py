@@ -16,8 +16,9 @@ SMALL = {
     "cascade": {"backbone": "unet", "n": 2, "chans": 4, "pools": 2},
     "dual-unet-resnet3d": {"frames": T, "chans": 4, "res_ch": 2, "res_blocks": 1},
     "lps-net": {"iterations": 2, "correction": True, "channels": 4},
+    "lps-crnn": {"iterations": 2, "channels": 4, "cascades": 1},
 }
-STARTS_AS_LPS = {"lps-net"}  # the unrolled classical method (tests/test_lpsnet.py), not A^H y
+STARTS_AS_LPS = {"lps-net", "lps-crnn"}  # the unrolled classical method (tests/test_lpsnet.py), not A^H y
 
 
 def _physics(multicoil: bool):

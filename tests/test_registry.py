@@ -117,7 +117,7 @@ def test_every_family_is_a_registry_filled_at_import():
     expected = {
         LOSSES: {"supervised-l2", "supervised-l1", "mc", "ssdu", "ei-rotate", "ei-time", "ddei"},
         DIFFEOS: {"smooth", "cpab"},
-        MODELS: {"crnn", "unet", "cascade", "dual-unet-resnet3d", "lps-net"},
+        MODELS: {"crnn", "unet", "cascade", "dual-unet-resnet3d", "lps-net", "lps-crnn"},
         BACKBONES: {"unet", "dual-unet-resnet3d"},
         SOLVERS: {"fista", "pogm", "condat-vu", "admm", "cg"},
         METHODS: {"zero-filled", "dcomp-adjoint", "ls", "fista-wavelet", "pogm-wavelet", "fista-wavelet-tfft", "condatvu-wavelet",

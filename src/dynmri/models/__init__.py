@@ -23,7 +23,7 @@ dynmri.errors.ParameterError: unknown option 'chanels' for model 'crnn'; valid o
 
 from __future__ import annotations
 
-from dynmri.models import crnn, dual, lpsnet, unet  # noqa: F401  (the networks register themselves)
+from dynmri.models import crnn, dual, hybrid, lpsnet, unet  # noqa: F401  (the networks register themselves)
 from dynmri.models.base import BACKBONES, MODELS
 
 

@@ -116,7 +116,11 @@ class CRNN(nn.Module):
         channels, 128 x 128)."""
 
     def forward(self, y: torch.Tensor, physics) -> torch.Tensor:
-        x = initial_estimate(y, physics)
+        return self.refine(initial_estimate(y, physics), y, physics)
+
+    def refine(self, x: torch.Tensor, y: torch.Tensor, physics) -> torch.Tensor:
+        """The cascades from the estimate ``x (B, 2, T, H, W)`` (``forward`` starts them from
+        :math:`A^H y`; :class:`~dynmri.models.hybrid.LPSCRNN` from LPS-Net's output)."""
         B, T = x.shape[0], x.shape[2]
         per_chunk = B * max(1, self.chunk_images // B)
         hidden = [None] * (1 + len(self.crnni))  # per layer: its chunks of frames of the last cascade
