@@ -183,12 +183,14 @@ def test_demo_realtime_scenario(tmp_path):
 
     from dynmri.eval.realtime import REALTIME_WRITES
 
-    res = run("demo", "--out", tmp_path / "d", "--frames", 80, "--size", 48, "--no-networks")
-    assert "real-time series (subject0: 80 frames of 40 ms, 48x48)" in res.output
+    res = run("demo", "--out", tmp_path / "d", "--frames", 80, "--size", 48)
+    assert "real-time series (subject0: 80 frames of 40 ms, 48x48)" in res.output and "networks trained at 64x64" in res.output
     for name in [w for w in REALTIME_WRITES if "*" not in w] + ["recon-lps.npz", "recon-zero-filled.npz"]:  # summary.png too
         assert (tmp_path / "d" / name).stat().st_size > 0, name
     rows = json.loads((tmp_path / "d" / "metrics.json").read_text())
-    assert list(rows) == ["gated cine (fully sampled, binned)", "zero-filled", "admm-wavelet-ttv", "lps"]
+    networks = [f"lpsnet-{p}-realtime-8x" for p in ("ddei", "supervised-gated", "supervised-oracle")]  # shipped for it
+    assert list(rows) == ["gated cine (fully sampled, binned)", "zero-filled", "admm-wavelet-ttv", "lps", *networks]
+    assert all(rows[n]["psnr"][0] > rows["zero-filled"]["psnr"][0] + 8 for n in networks)
     assert rows["lps"]["psnr_irregular"][0] > rows["gated cine (fully sampled, binned)"]["psnr_irregular"][0]
     assert rows["lps"]["lv_area_rmse_ectopic"][0] < rows["zero-filled"]["lv_area_rmse_ectopic"][0]
 

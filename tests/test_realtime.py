@@ -71,3 +71,25 @@ def test_bad_inputs(series):
         motion_metrics(series.video[:-1], series)
     with pytest.raises(ParameterError):
         gating_weights(series, bins=1)
+
+
+def test_motion_figures_pick_the_named_methods_and_score_every_one(series, tmp_path):
+    """The study's and the demo's figures: the video shows truth, gated cine and the methods named
+    (``lps`` is not ``lpsnet-...``); every method gets a row of the motion table."""
+    import imageio.v2 as imageio
+
+    from dynmri.data.realtime import gated_video
+    from dynmri.eval.realtime import _names, motion_table, save_motion_figures, score_series
+
+    assert _names("lps (GT-free tuned)", "lps") and _names("lpsnet-ddei-realtime-8x", "ddei")
+    assert not _names("lpsnet-ddei-realtime-8x", "lps") and not _names("ddei-compose", "ddei")
+    gated = gated_video(series)
+    recons = {"lps": series.video, "lpsnet-ddei-realtime-8x": 0.9 * series.video, "zero-filled": 0.5 * series.video}
+    save_motion_figures(tmp_path, recons, series, gated, video=("lps", "ddei"))
+    frames = imageio.mimread(tmp_path / "comparison.gif")
+    assert frames[0].shape[1] == 5 * series.video.shape[-1] + 4 * 2  # truth | gated | lps | ddei | error, 2-pixel gaps
+    for name in ("summary.png", "per_frame_psnr.png", "lv_area.png", "xt_profiles.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    rows = score_series({k: [(v[None], 1.0)] for k, v in recons.items()}, [series])
+    assert rows["lps"]["psnr"][0] > 100 and rows["zero-filled"]["psnr"][0] < rows["lpsnet-ddei-realtime-8x"]["psnr"][0]
+    assert len(motion_table(rows).splitlines()) == 2 + len(recons)

@@ -91,7 +91,8 @@ def save_motion_figures(out: Path, recons: dict[str, np.ndarray], series, gated:
     truth, the gated cine and the methods picked by ``video``: the result at a glance),
     ``per_frame_psnr.png`` and ``lv_area.png`` (one curve per method, irregular beats shaded), ``xt_profiles.png`` (truth, gated cine and every
     method through the ventricle along the respiratory direction) and ``comparison.gif`` (truth,
-    gated cine and the methods of ``recons`` whose label contains one of ``video``, in that order).
+    gated cine and the methods of ``recons`` named by ``video``, in that order: a label equal to an entry,
+    starting with it and a space, or holding it between dashes as shipped names do).
 
     ``recons``: ``{method: recon (T, H, W)}``; ``gated``: the gated cine played back ``(T, H, W)``.
     """
@@ -110,10 +111,16 @@ def save_motion_figures(out: Path, recons: dict[str, np.ndarray], series, gated:
     save_frame_curves(out / "per_frame_psnr.png", psnr, events=series.irregular, title="PSNR per frame")
     save_frame_curves(out / "lv_area.png", area, ylabel="LV blood pool (pixels)", events=series.irregular, title="left-ventricle area")
     save_xt_profiles(out / "xt_profiles.png", panels, column=int(round(series.lv_centre[:, 1].mean())), events=series.irregular)
-    keep = ["truth", "gated cine"] + list(dict.fromkeys(k for want in video for k in recons if want in k))
+    keep = ["truth", "gated cine"] + list(dict.fromkeys(k for want in video for k in recons if _names(k, want)))
     save_motion_summary(out / "summary.png", {k: area[k] for k in keep}, {k: psnr[k] for k in keep[1:]}, series.irregular,
                         REALTIME_DEFAULTS["frame_duration"])
     save_comparison(out / "comparison.gif", {k: panels[k] for k in keep}, reference=series.video, fps=fps)
+
+
+def _names(label: str, want: str) -> bool:
+    """Whether a row ``label`` is the method or paradigm ``want``: ``lps`` is ``lps`` or
+    ``lps (GT-free tuned)``, ``ddei`` is ``ddei`` or a shipped ``lpsnet-ddei-realtime-8x``."""
+    return label == want or label.startswith(want + " ") or f"-{want}-" in label
 
 
 def realtime_networks() -> list[str]:
