@@ -16,7 +16,7 @@ time-varying Gaussian Cartesian masks, or golden-angle radial at the same sample
 Paradigms (one network each, of ``--config``: the LPS-net by default; :data:`PARADIGMS`): ``supervised-oracle`` (targets: the true real-time
 frames; only possible in simulation), ``supervised-gated`` (targets: the retrospectively gated
 cine of the same series, :func:`dynmri.data.realtime.gated_video`; what a clinic has),
-``ddei`` / ``ddei-compose`` / ``ei-rotate`` / ``ei-time`` / ``ssdu`` (measurements only). Classical:
+``ddei`` / ``ddei-compose`` (``-reflect``: time shifts reflected at the window's ends, not wrapped) / ``ei-rotate`` / ``ei-time`` / ``ssdu`` (measurements only). Classical:
 ``lps`` and ``condatvu-wavelet-ttv`` with ground-truth-free weights (hold-out k-space,
 :func:`dynmri.recon.tune.auto_tune`), and zero-filled.
 
@@ -47,6 +47,9 @@ PARADIGMS = {
     "supervised-gated": {"data": "phantom-realtime-gated", "loss": "supervised-l2"},
     "ddei": {"loss": "ddei"},
     "ddei-compose": {"loss": "ddei", "loss_cfg": {"group": "compose"}},
+    # a real-time window is not a cardiac cycle: wrapping its time shift joins the last frame to the first
+    "ddei-reflect": {"loss": "ddei", "loss_cfg": {"time_padding": "reflect"}},
+    "ddei-compose-reflect": {"loss": "ddei", "loss_cfg": {"group": "compose", "time_padding": "reflect"}},
     "ei-rotate": {"loss": "ei-rotate"},
     "ei-time": {"loss": "ei-time"},
     "ssdu": {"loss": "ssdu"},
