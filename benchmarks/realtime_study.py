@@ -99,13 +99,13 @@ def test_acquisition(base: TrainConfig, setting: str, test: list[int]):
     return simulate_from_config(sim.validate())
 
 
-def reconstructions(acq, runs: dict, setting: str) -> dict[str, list[tuple[np.ndarray, float]]]:
+def reconstructions(acq, runs: dict, setting: str, classical=CLASSICAL) -> dict[str, list[tuple[np.ndarray, float]]]:
     """``{method: [(recon (S, T, H, W), seconds), ...]}`` (one entry per seed for networks)."""
     from dynmri.recon.run import run_method
     from dynmri.recon.tune import auto_tune
 
     out = {}
-    for method in CLASSICAL:
+    for method in classical:
         cfg = load_config(CSConfig)
         if method != "zero-filled":
             cfg = auto_tune(acq, method, criterion="holdout", config=cfg, slices=1).config
@@ -130,13 +130,13 @@ def test_subjects(base: TrainConfig) -> tuple[list[int], list, list[np.ndarray]]
     return test, series, [gated_video(s) for s in series]
 
 
-def evaluate_setting(base: TrainConfig, setting: str, runs: dict, subjects: tuple, out_root: Path) -> str:
+def evaluate_setting(base: TrainConfig, setting: str, runs: dict, subjects: tuple, out_root: Path, classical=CLASSICAL) -> str:
     from dynmri.eval.realtime import GATED, motion_table, save_motion_figures, score_series
     from dynmri.eval.report import write_json
 
     test, series, gated = subjects
     acq = test_acquisition(base, setting, test)
-    recons = {GATED: [(np.stack(gated), 0.0)]} | reconstructions(acq, runs, setting)
+    recons = {GATED: [(np.stack(gated), 0.0)]} | reconstructions(acq, runs, setting, classical)
     rows = score_series(recons, series)
     out = out_root / setting
     out.mkdir(parents=True, exist_ok=True)
@@ -157,6 +157,7 @@ def main():
     p.add_argument("--size", type=int)
     p.add_argument("--frames", type=int)
     p.add_argument("--subjects", type=int)
+    p.add_argument("--classical", nargs="*", default=list(CLASSICAL), choices=list(CLASSICAL), help="classical rows (default: all)")
     p.add_argument("--eval-only", action="store_true")
     p.add_argument("--train-only", action="store_true", help="train, skip the evaluation (e.g. several training processes, one --eval-only)")
     args = p.parse_args()
@@ -166,7 +167,7 @@ def main():
     if args.train_only:
         return
     subjects = test_subjects(base)
-    report = [evaluate_setting(base, s, runs, subjects, args.out) for s in args.settings]
+    report = [evaluate_setting(base, s, runs, subjects, args.out, args.classical) for s in args.settings]
     from dynmri.eval.report import report as write
 
     write("\n\n".join(report), args.out / "report.md")
