@@ -25,6 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _before_after import previous_src  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 NETWORK = "crnn-ddei-sunnybrook-8x"
 
@@ -63,15 +67,14 @@ def _run(src: Path, invocations: list[list[str]], cwd: Path) -> float:
 def _setup(work: Path, old_rev: str, n_files: int) -> tuple[Path, list[str]]:
     old = work / "old"
     old.mkdir()
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", old_rev, "src"], capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+    old_src = previous_src(old_rev, old)
     new_src = ROOT / "src"
     files = []
     for i in range(n_files):
         files.append(f"acq{i}.npz")
         _run(new_src, [["simulate", "--frames", "4", "--size", "32", "--seed", str(i), "--out", files[-1]]], work)
     _run(new_src, [["reconstruct", files[0], "--out", "ref.npz"]], work)
-    return old / "src", files
+    return old_src, files
 
 
 def main():

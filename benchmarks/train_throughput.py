@@ -24,6 +24,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _before_after import previous_src  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -71,9 +75,7 @@ def main() -> None:
         _child(args)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.prev, "src"], capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
-        variants = {f"previous ({args.prev})": Path(tmp) / "src", "this checkout": ROOT / "src"}
+        variants = {f"previous ({args.prev})": previous_src(args.prev, Path(tmp)), "this checkout": ROOT / "src"}
         rows = []
         for batch in (int(b) for b in args.batches.split(",")):
             fps = {name: [] for name in variants}

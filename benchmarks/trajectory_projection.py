@@ -33,9 +33,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dynmri.config import ScannerLimits
-from dynmri.eval.report import markdown_table, report
-from dynmri.sampling.trajectories import project_to_limits, radial, spiral_at_slew, violations
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _before_after import previous_src  # noqa: E402
+
+from dynmri.config import ScannerLimits  # noqa: E402
+from dynmri.eval.report import markdown_table, report  # noqa: E402
+from dynmri.sampling.trajectories import project_to_limits, radial, spiral_at_slew, violations  # noqa: E402
 
 N, SHOTS, SAMPLES = 128, 8, 1280
 LIM = ScannerLimits()
@@ -93,16 +97,14 @@ def mrinufft_projector():
 
 def old_worker(rev: str, tmp: Path, inputs: Path) -> subprocess.Popen | None:
     """The previous dynmri (``git archive rev src``) in a persistent subprocess."""
-    repo = Path(__file__).resolve().parents[1]
     tree = tmp / "old"
     tree.mkdir()
     try:
-        archive = subprocess.run(["git", "-C", str(repo), "archive", rev, "src"], check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+        src = previous_src(rev, tree)
     except (subprocess.CalledProcessError, FileNotFoundError) as exc:
         print(f"previous dynmri skipped: cannot archive {rev}: {exc}")
         return None
-    env = dict(os.environ, PYTHONPATH=str(tree / "src"), OMP_NUM_THREADS="1")
+    env = dict(os.environ, PYTHONPATH=str(src), OMP_NUM_THREADS="1")
     return subprocess.Popen([sys.executable, "-c", WORKER, str(inputs), str(tmp), str(N)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True, env=env)
 
