@@ -320,6 +320,7 @@ def test_cuda_nufft_matches_the_cpu_one(dtype, coils):
     assert Ax.is_cuda and Ahy.is_cuda and Ax.dtype == Ahy.dtype == dtype
     assert _close(Ax, cpu.A(x), dtype) and _close(Ahy, cpu.A_adjoint(y), dtype)
     assert _close(gpu.A_dagger_dcomp(y.cuda()), cpu.A_dagger_dcomp(y), dtype)
+    assert _close(gpu.A_adjoint_A(x.cuda()), cpu.A_adjoint_A(x), dtype)  # the Toeplitz kernel planned on the GPU
 
 
 @needs_cuda_nufft
@@ -369,3 +370,37 @@ def test_cuda_learn_trajectory_and_noncartesian_reconstruction(tmp_path):
         gpu = run_method(acq, method, CSConfig(n_iter=3), device="cuda")[0]
         cpu = run_method(acq, method, CSConfig(n_iter=3), device="cpu")[0]
         assert np.linalg.norm(gpu - cpu) / np.linalg.norm(cpu) < 1e-3, method
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("coils", [0, 3])
+def test_toeplitz_normal_equals_the_two_nuffts(dtype, coils):
+    """``A_adjoint_A`` (Toeplitz embedding, two FFTs) equals ``A_adjoint(A(x))`` to the NUFFT's
+    accuracy, single- and multi-coil, on an odd-sized non-square image, in both precisions."""
+    g = torch.Generator().manual_seed(3)
+    cdt = torch.complex64 if dtype == torch.float32 else torch.complex128
+    maps = torch.randn(coils, 20, 17, dtype=cdt, generator=g) if coils else None
+    physics = NonCartesianMRI(radial(n_spokes=5, n_samples=40, frames=3).to(dtype), (20, 17), coil_maps=maps)
+    x = torch.randn(2, 2, 3, 20, 17, dtype=dtype, generator=g, requires_grad=True)
+    fast, exact = physics.A_adjoint_A(x), physics.A_adjoint(physics.A(x)).detach()
+    tol = 1e-5 if dtype == torch.float32 else 1e-10
+    assert fast.dtype == dtype and float((fast.detach() - exact).norm() / exact.norm()) < tol
+    (gx,) = torch.autograd.grad(fast.square().sum(), x)  # self-adjoint: grad of |N x|^2 is 2 N N x
+    assert float((gx - 2 * physics.A_adjoint_A(fast.detach())).norm() / gx.norm()) < 10 * tol
+
+
+def test_toeplitz_normal_follows_the_trajectory():
+    """A trajectory that requires grad takes the exact path (its gradient is kept), and a
+    trajectory changed in place (``refresh``) gets a new kernel."""
+    k = radial(n_spokes=5, n_samples=32, frames=2).double()
+    physics = NonCartesianMRI(k.clone().requires_grad_(True), (16, 16))
+    x = torch.randn(1, 2, 2, 16, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    physics.A_adjoint_A(x).square().sum().backward()
+    assert physics.nufft.k.grad is not None and physics.nufft.k.grad.abs().sum() > 0
+    physics = NonCartesianMRI(k.clone(), (16, 16))
+    before = physics.A_adjoint_A(x)
+    with torch.no_grad():
+        physics.nufft.k.mul_(0.5)
+    physics.nufft.refresh()
+    after, exact = physics.A_adjoint_A(x), physics.A_adjoint(physics.A(x))
+    assert float((after - before).norm()) > 1e-3 and float((after - exact).norm() / exact.norm()) < 1e-10

@@ -129,6 +129,9 @@ class ItemwiseNonCartesianMRI(NonCartesianMRI):
     def A_adjoint(self, y, **_):
         return self._each(lambda op, v: op.A_adjoint(v), y)
 
+    def A_adjoint_A(self, x, **_):
+        return self._each(lambda op, v: op.A_adjoint_A(v), x)
+
     def A_dagger_dcomp(self, y):
         return self._each(lambda op, v: op.A_dagger_dcomp(v), y)
 

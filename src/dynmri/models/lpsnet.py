@@ -125,6 +125,7 @@ class LPSNet(nn.Module):
     def forward(self, y: torch.Tensor, physics) -> torch.Tensor:
         # deepinv (under linops) is imported when a network runs, not when dynmri.models is
         from dynmri.optim.linops import TemporalFourier
+        from dynmri.physics.base import normal_operator
 
         Ft = TemporalFourier()
         x0 = physics.A_adjoint(y)
@@ -133,10 +134,11 @@ class LPSNet(nn.Module):
             scale_l = torch.linalg.matrix_norm(casorati(x0), ord=2).to(torch.float64)
             scale_s = Ft.A(x0).pow(2).sum(1).sqrt().reshape(B, -1).amax(1).to(torch.float64)
         base = 1.0 / (2 * lipschitz(physics, x0).to(torch.float64))
+        normal = normal_operator(physics)
         L, S, zL, zS, t = x0, torch.zeros_like(x0), x0, torch.zeros_like(x0), 1.0
         for k in range(self.iterations):
             step = base * torch.exp(self.log_step[k])
-            g = physics.A_adjoint(physics.A(zL + zS)) - x0
+            g = normal(zL + zS) - x0
             L_new = svt(zL - step.to(x0.dtype) * g, (step * torch.exp(self.log_lam_l[k]) * scale_l).to(x0.dtype))
             S_new = Ft.A_adjoint(soft(Ft.A(zS - step.to(x0.dtype) * g), (step * torch.exp(self.log_lam_s[k]) * scale_s).to(x0.dtype)))
             if self.correction is not None:

@@ -63,7 +63,9 @@ def shifted_mask_square(mask: torch.Tensor) -> torch.Tensor | None:
 
 def normal_operator(physics, eps: float = 0.0):
     r"""The callable :math:`x \mapsto A^H A x + \epsilon x` of the normal equations (CG-SENSE,
-    Tikhonov with ``eps``) of any operator, e.g. for :func:`dynmri.optim.solvers.conjugate_gradient`."""
+    Tikhonov with ``eps``) of any operator, e.g. for :func:`dynmri.optim.solvers.conjugate_gradient`.
+    Non-Cartesian operators use their Toeplitz ``A_adjoint_A`` (two FFTs, not two NUFFTs)."""
+    normal = physics.A_adjoint_A if getattr(type(physics), "noncartesian", False) else lambda x: physics.A_adjoint(physics.A(x))
     if eps:
-        return lambda x: physics.A_adjoint(physics.A(x)) + eps * x
-    return lambda x: physics.A_adjoint(physics.A(x))
+        return lambda x: normal(x) + eps * x
+    return normal

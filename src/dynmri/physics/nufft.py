@@ -196,6 +196,7 @@ class FrameNUFFT:
         self.k = k
         self.shape = tuple(int(s) for s in shape)
         self._ops: dict[torch.device, list] = {}
+        self._kernels: dict[tuple, torch.Tensor] = {}
         self.ops_on(k.device)
 
     @property
@@ -217,8 +218,41 @@ class FrameNUFFT:
             self._ops[dev] = [_make_op(kt, self.shape, dev) for kt in self._samples()]
         return self._ops[dev]
 
+    def toeplitz_kernel(self, device, dtype: torch.dtype) -> torch.Tensor:
+        r"""The Fourier transform ``(T, 2H, 2W)`` (complex ``dtype``, on ``device``) of the point
+        spread function of each frame's normal operator, computed once per device and dtype.
+
+        :math:`A_t^H A_t x = \sum_{r'} x(r')\, h_t(r - r')` with
+        :math:`h_t(d) = \frac{1}{HW} \sum_j e^{2\pi i\, k_{t,j} \cdot d}` for
+        :math:`d \in [-H, H) \times [-W, W)`: one adjoint NUFFT of ones on the twice larger grid
+        (Wajer & Pruessmann 2001; Fessler et al. 2005), so that :meth:`normal` is a circular
+        convolution on the zero-padded image, two FFTs instead of two NUFFTs."""
+        key = (_device_key(device), dtype)
+        if key not in self._kernels:
+            H, W = self.shape
+            dev = key[0]
+            kernels = []
+            for kt in self._samples():
+                op = _make_op(kt, (2 * H, 2 * W), dev)
+                ones = torch.ones(1, kt.shape[0], dtype=dtype, device=dev)
+                # _adjoint scales by 1 / sqrt(4 H W): h = that * 2 sqrt(HW) / (HW)
+                h = _adjoint(op, ones)[0] * (2.0 / math.sqrt(H * W))
+                kernels.append(torch.fft.fft2(torch.roll(h, shifts=(-H, -W), dims=(-2, -1))))
+            self._kernels[key] = torch.stack(kernels)
+        return self._kernels[key]
+
+    def normal(self, z: torch.Tensor) -> torch.Tensor:
+        r""":math:`A^H A z` of complex ``z (K, T, H, W)`` by Toeplitz embedding
+        (:meth:`toeplitz_kernel`), equal to ``adj_op(op(z))`` to the NUFFT's accuracy; differentiable
+        in ``z`` only (trajectory learning goes through :meth:`op` and :meth:`adj_op`)."""
+        H, W = self.shape
+        kernel = self.toeplitz_kernel(z.device, z.dtype)
+        zp = torch.nn.functional.pad(z, (0, W, 0, H))
+        return torch.fft.ifft2(kernel * torch.fft.fft2(zp))[..., :H, :W]
+
     def refresh(self) -> None:
         check_trajectory(self.k)
+        self._kernels.clear()
         samples = self._samples()
         for dev, ops in list(self._ops.items()):
             if dev.type == "cpu":
@@ -337,6 +371,22 @@ class NonCartesianMRI(MRIOperator, LinearPhysics):
             xc = self.nufft.adj_op(z.reshape(B * N, T, M)).reshape(B, N, T, *self.img_size)
             x = (m.conj()[None, :, None] * xc).sum(1)
         return torch.stack((x.real, x.imag), dim=1)
+
+    def A_adjoint_A(self, x, **_):
+        r"""The normal operator :math:`A^H A x` (``(B, 2, T, H, W) -> (B, 2, T, H, W)``): by Toeplitz
+        embedding (:meth:`FrameNUFFT.normal`, two FFTs of the twice larger grid per frame and coil)
+        unless the trajectory requires grad, where it is ``A_adjoint(A(x))`` so that the gradient
+        reaches the trajectory."""
+        if self.nufft.k.requires_grad:
+            return self.A_adjoint(self.A(x))
+        self._check_x(x)
+        z = torch.complex(x[:, 0], x[:, 1])  # (B, T, H, W)
+        if self.coil_maps is None:
+            out = self.nufft.normal(z)
+        else:
+            m = self.coil_maps.to(z.device, z.dtype)[None, :, None]  # (1, N, 1, H, W)
+            out = (m.conj() * self.nufft.normal(m * z[:, None])).sum(1)
+        return torch.stack((out.real, out.imag), dim=1)
 
     def A_dagger_dcomp(self, y):
         """Density-compensated adjoint :math:`A^H D y` (``(B, 2, [N,] T, M) -> (B, 2, T, H, W)``);

@@ -62,6 +62,7 @@ from dynmri.optim.prox import (
 )
 from dynmri.optim.solvers import AnalysisTerm, get_solver, lipschitz_constant
 from dynmri.optim.wavelets import Wavelet
+from dynmri.physics.base import normal_operator
 from dynmri.recon.methods import METHODS
 from dynmri.registry import check_options
 
@@ -104,12 +105,13 @@ class _Problem:
         self.y, self.physics, self.cfg = y, physics, cfg
         self.x0 = physics.A_adjoint(y)
         self._mask = _shifted_mask(physics, y)
+        self._normal = normal_operator(physics)
         self.lipschitz = lipschitz_constant(self.normal, self.x0, self._mask, seed=cfg.seed)
 
     def normal(self, x):
         """:math:`A^H A x`."""
         if self._mask is None:
-            return self.physics.A_adjoint(self.physics.A(x))
+            return self._normal(x)
         z = torch.fft.ifft2(self._mask * torch.fft.fft2(torch.complex(x[:, 0], x[:, 1])))
         return torch.stack((z.real, z.imag), dim=1)
 
@@ -269,7 +271,6 @@ def least_squares(y, physics, *, config: CSConfig | None = None, progress=False,
     r"""Least squares :math:`(A^H A + \epsilon I) x = A^H y` by conjugate gradient (CG-SENSE)."""
     cfg = _cfg(config, overrides)
     _single_or_maps(physics, "ls")
-    from dynmri.physics.base import normal_operator
 
     x0 = physics.A_adjoint(y)
     cost = lambda x: 0.5 * float(torch.sum((physics.A(x) - y) ** 2))  # noqa: E731
