@@ -164,3 +164,19 @@ def test_model_and_loss_options_from_yaml(tmp_path):
     path.write_text("loss_cfg: {time_paddign: reflect}\n")
     with pytest.raises(ParameterError, match="valid options: weight, diffeo, rotation, time_padding, group"):
         load_config(TrainConfig, path)
+
+
+def test_changing_the_model_or_loss_drops_options_written_for_the_old_one(tmp_path):
+    """Options belong to their name: a YAML or a flag that changes ``model``/``loss`` without
+    giving ``model_cfg``/``loss_cfg`` starts from the new builder's defaults (before, ``--model
+    dual-unet-resnet3d`` failed on the CRNN's ``channels`` and ``--loss ei-rotate`` on a DDEI
+    YAML's ``group``); options given with the name, or a name left unchanged, are kept."""
+    assert load_config(TrainConfig, model="dual-unet-resnet3d").model_cfg == {}
+    assert load_config(TrainConfig, model="crnn").model_cfg == {"channels": 16, "cascades": 3}
+    path = tmp_path / "t.yaml"
+    path.write_text("model: lps-net\nmodel_cfg: {iterations: 4}\nloss: ddei\nloss_cfg: {group: compose}\n")
+    cfg = load_config(TrainConfig, path, loss="ei-rotate", model="unet")
+    assert (cfg.loss_cfg, cfg.model_cfg) == ({}, {})
+    assert load_config(TrainConfig, path, loss="ddei", model="lps-net").loss_cfg == {"group": "compose"}
+    path.write_text("model: unet\n")  # the YAML changes the model: the CRNN defaults go
+    assert load_config(TrainConfig, path).model_cfg == {}

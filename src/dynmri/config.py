@@ -22,7 +22,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from dynmri.errors import DataError, ParameterError
 from dynmri.registry import check_value, matches, type_hints
@@ -253,7 +253,11 @@ class CSConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every training default (the single source; YAML files and CLI flags override it)."""
+    """Every training default (the single source; YAML files and CLI flags override it). A
+    layer that changes ``model`` or ``loss`` without giving ``model_cfg`` / ``loss_cfg`` resets
+    them to ``{}`` (the builder's defaults; :func:`load_config`)."""
+
+    OPTIONS_OF: ClassVar[dict[str, str]] = {"model": "model_cfg", "loss": "loss_cfg"}
 
     data: str = "phantom"
     model: str = "crnn"
@@ -474,11 +478,25 @@ def load_config(cls, path: str | Path | None = None, **overrides):
     unknown = [k for k in overrides if k not in names]
     if unknown:
         raise ParameterError(f"unknown {cls.__name__} fields {unknown}; valid fields: {', '.join(names)}")
-    values = {} if path is None else _from_yaml(cls, Path(path), _read_yaml(Path(path)))
-    values |= {k: v for k, v in overrides.items() if v is not None}
-    cfg = replace(cls(), **values)
+    defaults = cls()
+    values = {} if path is None else _forget_options(defaults, _from_yaml(cls, Path(path), _read_yaml(Path(path))))
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    values |= _forget_options(replace(defaults, **values), overrides)
+    cfg = replace(defaults, **values)
     check_types(cfg)
     return cfg.validate() if hasattr(cfg, "validate") else cfg
+
+
+def _forget_options(current, layer: dict) -> dict:
+    """``layer`` (YAML values or flags) with the options of every name it changes reset to ``{}``
+    when it does not give them too (``OPTIONS_OF``: ``model`` -> ``model_cfg``): options belong to
+    the name they were written for (``--model unet`` over a CRNN's channels, ``--loss ei-rotate``
+    over a DDEI YAML's ``group``), so the new name starts from its builder's own defaults."""
+    out = dict(layer)
+    for name, options in getattr(type(current), "OPTIONS_OF", {}).items():
+        if name in layer and layer[name] != getattr(current, name) and options not in layer:
+            out[options] = {}
+    return out
 
 
 def as_dict(cfg) -> dict:

@@ -1,0 +1,85 @@
+"""The network zoo on Sunnybrook (issue 12): ``unet`` and ``dual-unet-resnet3d`` trained with
+``supervised-l1``, ``supervised-l2`` and ``ddei`` under the protocol of the dual-U-Net's origin
+(variable-density random lines at 5x with 11 central lines, dropout 0.3, a learning-rate
+schedule) and at 8x Gaussian, then benchmarked on the held-out test slices.
+
+Usage::
+
+    python benchmarks/zoo_study.py --out runs/zoo [--models unet dual-unet-resnet3d]
+        [--paradigms supervised-l1 supervised-l2 ddei] [--protocols vd5 gaussian8] [--seeds 0]
+        [--epochs N] [--steps-per-epoch N] [--data DIR] [--train-only | --eval-only]
+
+Each model's YAML (``src/dynmri/configs/train-unet-sunnybrook.yaml``, ``train-dual-sunnybrook.yaml``)
+is the single source of its settings; this script overrides only ``loss``, ``accel``, ``mask``
+and ``seed``. Runs go to ``OUT/PROTOCOL/MODEL-PARADIGM-seedS``; rerunning continues unfinished
+runs from their checkpoints. The evaluation is ``dynmri benchmark`` (:func:`run_benchmark`) per
+protocol, on that protocol's mask and acceleration, with zero-filled and ``lps``, into
+``OUT/PROTOCOL/benchmark`` (its ``report.md`` is the table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from dynmri.config import BenchmarkConfig, TrainConfig, load_config
+from dynmri.data.sources import default_data_root
+
+CONFIGS = Path(__file__).resolve().parents[1] / "src" / "dynmri" / "configs"
+MODELS = {"unet": CONFIGS / "train-unet-sunnybrook.yaml", "dual-unet-resnet3d": CONFIGS / "train-dual-sunnybrook.yaml"}
+PROTOCOLS = {"vd5": {"accel": 5.0, "mask": "vd-lines"}, "gaussian8": {"accel": 8.0, "mask": "gaussian"}}
+PARADIGMS = ("supervised-l1", "supervised-l2", "ddei")
+
+
+def run_config(args, model: str, protocol: str, paradigm: str, seed: int) -> TrainConfig:
+    over = {k: v for k, v in {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch}.items() if v is not None}
+    base = load_config(TrainConfig, MODELS[model], data=args.data, loss=paradigm, **over)
+    return replace(base, seed=seed, **PROTOCOLS[protocol]).validate()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--data", default=str(default_data_root() / "sunnybrook-ep-cine" / "E774S5-shortAxis"))
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--paradigms", nargs="+", default=list(PARADIGMS))
+    p.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--steps-per-epoch", type=int)
+    p.add_argument("--methods", default="zero-filled,lps", help="classical rows of the benchmark")
+    p.add_argument("--eval-only", action="store_true")
+    p.add_argument("--train-only", action="store_true")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    from dynmri.eval.benchmark import run_benchmark
+    from dynmri.learn.train import train
+
+    for protocol in args.protocols:
+        runs = []
+        for model in args.models:
+            for paradigm in args.paradigms:
+                for seed in args.seeds:
+                    cfg = run_config(args, model, protocol, paradigm, seed)  # every config checked before training
+                    run_dir = args.out / protocol / f"{model}-{paradigm}-seed{seed}"
+                    runs.append(run_dir)
+                    if args.eval_only:
+                        continue
+                    t0 = time.perf_counter()
+                    print(f"training {protocol} {model} {paradigm} seed {seed} -> {run_dir}", flush=True)
+                    train(cfg, run_dir, resume=(run_dir / "checkpoint.pt").exists(), progress=False)
+                    print(f"  done in {time.perf_counter() - t0:.0f} s", flush=True)
+        if args.train_only:
+            continue
+        done = tuple(str(r) for r in runs if (r / "checkpoint.pt").exists())
+        bench = BenchmarkConfig(data=args.data, accel=(PROTOCOLS[protocol]["accel"],), mask=PROTOCOLS[protocol]["mask"],
+                                methods=tuple(args.methods.split(",")), networks=done).validate()
+        print(run_benchmark(bench, args.out / protocol / "benchmark", progress=False), flush=True)
+
+
+if __name__ == "__main__":
+    main()
