@@ -238,6 +238,22 @@ def test_benchmark_command(tmp_path):
     fails("benchmark", "--methods", "magic", "--out", out, match="unknown methods")
 
 
+def test_benchmark_auto_tune_adds_ground_truth_free_rows(tmp_path):
+    """--auto-tune adds a row per tunable method, its weights and stopping iteration chosen on
+    each acquisition without ground truth, recorded in results.json/csv (other rows leave the
+    cells empty)."""
+    out = tmp_path / "b"
+    res = run("benchmark", "--data", "phantom", "--accel", "8", "--methods", "zero-filled,lps", "--frames", 4, "--crop", 32,
+              "--iters", 5, "--auto-tune", "holdout", "--tune-slices", 1, "--out", out)
+    assert "| lps (GT-free: holdout) | 8 |" in res.output
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert [r["method"] for r in rows] == ["zero-filled", "lps", "lps (GT-free: holdout)"]
+    assert rows[2]["tuned"].startswith("lam_l=") and "n_iter=" in rows[2]["tuned"] and rows[2]["tune_seconds"] > 0
+    assert rows[2]["psnr"] > rows[0]["psnr"]
+    header, *lines = (out / "results.csv").read_text().splitlines()
+    assert header.endswith(",tuned,tune_seconds") and lines[0].endswith(",,")
+
+
 def test_benchmark_tells_networks_with_the_same_loss_apart(tmp_path):
     from dynmri.models.weights import shipped_weights
 

@@ -233,6 +233,8 @@ ROWS = [
     ([*BENCH, "--accel", "4,500", "--out", "b"], "acceleration 500.0 is impossible with 32 phase-encoding lines"),
     (["benchmark", "--methods", "", "--out", "b"], "methods is empty and no networks are given"),
     (["benchmark", "--methods", "magic", "--out", "b"], "unknown methods ['magic']"),
+    ([*BENCH, "--auto-tune", "sure", "--out", "b"], "auto_tune must be holdout or discrepancy, got 'sure'"),
+    ([*BENCH, "--auto-tune", "holdout", "--tune-slices", "0", "--out", "b"], "tune_slices must be >= 1"),
     ([*BENCH, "--seed", "-1", "--out", "b"], SEED),
     ([*BENCH, "--crop", "3", "--out", "b"], "crop must be >= 8 pixels (0 for none), got 3"),
     ([*BENCH, "--models", "evil.pt", "--out", "b"], "evil.pt: refused to load"),

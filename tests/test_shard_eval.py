@@ -130,6 +130,9 @@ def test_a_bad_input_stops_both_ranks_with_one_error_and_writes_nothing(tmp_path
     res = torchrun("benchmark", *BENCH[:5], "zero-filled,nope", "--out", tmp_path / "bench", cwd=tmp_path)
     _one_error_line(res, "unknown methods ['nope']")
     assert not (tmp_path / "bench").exists()
+    res = torchrun("benchmark", *BENCH, "--auto-tune", "holdout", "--out", tmp_path / "bench", cwd=tmp_path)
+    _one_error_line(res, "auto_tune is not sharded over torchrun ranks")  # each rank would tune on its own slices
+    assert not (tmp_path / "bench").exists()
 
 
 def _rank(rank: int, rdv: str, inputs: list[str], out: str, report: str) -> None:

@@ -171,7 +171,10 @@ class BenchmarkConfig:
     ``methods=None`` runs every registered method that applies to the data; ``networks`` are run
     folders, ``.pt`` files or shipped names; ``iters=None`` keeps :class:`CSConfig`'s ``n_iter``;
     ``crop`` 0 or None keeps the full images. A YAML file may give ``accel``, ``methods`` and
-    ``networks`` as lists (or ``accel`` as one number).
+    ``networks`` as lists (or ``accel`` as one number). ``auto_tune`` (``holdout`` or
+    ``discrepancy``) adds, for every method with tunable weights, a row whose weights and stopping
+    iteration are chosen from each acquisition's measurements alone
+    (:func:`dynmri.recon.tune.auto_tune` on ``tune_slices`` of its slices).
     """
 
     data: str = "phantom"
@@ -186,6 +189,8 @@ class BenchmarkConfig:
     n_phantoms: int = 4
     device: str = "auto"
     precision: str = "fp32"
+    auto_tune: str | None = None  # holdout | discrepancy: also each tunable method with weights chosen from the data
+    tune_slices: int = 2
 
     def validate(self) -> BenchmarkConfig:
         def as_tuple(v):
@@ -201,10 +206,12 @@ class BenchmarkConfig:
             raise ParameterError(f"every acceleration must be > 1, got {list(accel)}")
         if not all(math.isfinite(r) for r in accel):
             raise ParameterError(f"every acceleration must be a finite number > 1, got {list(accel)}")
-        _at_least(self, 1, "frames", "iters", "n_phantoms")
+        _at_least(self, 1, "frames", "iters", "n_phantoms", "tune_slices")
         _check_crop(self.crop, zero_is_none=True)
         _check_seed(self.seed)
         _check_device(self)
+        if self.auto_tune not in (None, "holdout", "discrepancy"):
+            raise ParameterError(f"auto_tune must be holdout or discrepancy, got {self.auto_tune!r}")
         methods = None if self.methods is None else tuple(str(m) for m in as_tuple(self.methods))
         networks = tuple(str(n) for n in as_tuple(self.networks or ()))
         if methods is not None and not methods and not networks:

@@ -87,6 +87,9 @@ def benchmark(
     seed: int | None = typer.Option(None, help=f"Seed for phase and masks {default(_B.seed)}."),
     device: str | None = typer.Option(None, help=DEVICE_HELP),
     precision: str | None = typer.Option(None, help=PRECISION_HELP),
+    auto_tune: str | None = typer.Option(None, help="holdout | discrepancy: also every method with tunable weights, its weights and "
+                                         "stopping iteration chosen from each acquisition's measurements alone (no ground truth)."),
+    tune_slices: int | None = typer.Option(None, help=f"Slices the --auto-tune search runs on {default(_B.tune_slices)}."),
     config: Path | None = typer.Option(None, help="YAML file overriding BenchmarkConfig fields (flags override the file)."),
     threads: int | None = typer.Option(None, help="torch threads."),
 ):
@@ -100,7 +103,8 @@ def benchmark(
 
     set_threads(threads)
     cfg = load_config(BenchmarkConfig, config, data=data, accel=floats(accel), methods=names(methods), networks=names(networks),
-                      mask=mask, frames=frames, crop=crop, iters=iters, seed=seed, device=device, precision=precision)
+                      mask=mask, frames=frames, crop=crop, iters=iters, seed=seed, device=device, precision=precision,
+                      auto_tune=auto_tune, tune_slices=tune_slices)
     with sharded(cfg.device) as (ctx, rank_device), contextlib.ExitStack() as stack:
         cfg = replace(cfg, device=rank_device) if ctx.distributed else cfg
 

@@ -55,6 +55,8 @@ class Entry:
     method: str
     config: CSConfig | None = None
     extra: dict = field(default_factory=dict)
+    tune: str | None = None  # a criterion of dynmri.recon.tune.auto_tune: weights chosen on each acquisition
+    tune_slices: int = 2
 
     def applies_to(self, acq) -> bool:
         """Whether the method can reconstruct ``acq`` (networks are always tried)."""
@@ -81,6 +83,16 @@ def method_entries(names: Sequence[str] | None = None, config: CSConfig | None =
     if unknown:
         raise ParameterError(f"unknown methods {unknown}; available: {', '.join(available)}")
     return [Entry(m, m, config if takes_config(m) else None) for m in available if m in names]
+
+
+def tuned_entries(entries: Sequence[Entry], criterion: str, slices: int = 2) -> list[Entry]:
+    """For every entry of a method with tunable weights (:data:`dynmri.recon.tune.WEIGHTS`), one
+    labelled ``"METHOD (GT-free: CRITERION)"`` whose weights and stopping iteration
+    :func:`iter_runs` chooses on each acquisition from its measurements alone."""
+    from dynmri.recon.tune import WEIGHTS
+
+    return [Entry(f"{e.method} (GT-free: {criterion})", e.method, e.config, tune=criterion, tune_slices=slices)
+            for e in entries if e.method in WEIGHTS and e.tune is None]
 
 
 def network_label(spec: str) -> str:
@@ -110,10 +122,22 @@ def iter_runs(acq, entries: Iterable[Entry], progress: bool = False, *, device="
     check_precision(precision)
     for e in entries:
         if e.applies_to(acq):
+            config = e.config
+            if e.tune is not None:  # the entry comes back with the choice in its extra columns
+                e, config = _tuned(e, acq, device)
             # fp32 is run_method's default; only networks run under autocast
             extra = {"precision": precision} if precision != "fp32" and e.method.startswith(NETWORK) else {}
-            recon, stats = run_method(acq, e.method, e.config, progress=progress, device=str(device), **extra)
+            recon, stats = run_method(acq, e.method, config, progress=progress, device=str(device), **extra)
             yield e, recon, stats
+
+
+def _tuned(e: Entry, acq, device) -> tuple[Entry, CSConfig]:
+    """``(entry with the choice in its extra columns, the chosen config)`` of a tuned entry on ``acq``."""
+    from dynmri.recon.tune import auto_tune
+
+    res = auto_tune(acq, e.method, criterion=e.tune, config=e.config, slices=e.tune_slices, device=str(device))
+    chosen = " ".join(f"{k}={v:g}" for k, v in res.weights.items()) + f" n_iter={res.n_iter}"
+    return replace(e, extra=e.extra | {"tuned": chosen, "tune_seconds": res.seconds}), res.config
 
 
 def score_row(entry: Entry, acq, recon: np.ndarray, stats: RunStats, accel: float) -> tuple[dict, dict]:
@@ -321,7 +345,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, *, progress: bool = Tru
 
     ctx = ctx or Context()
     with contextlib.ExitStack() as stack:
-        cfg, device, cs, entries, slices, sim = settle(ctx, lambda: _benchmark_setup(cfg, out, stack if ctx.main else None))
+        cfg, device, cs, entries, slices, sim = settle(ctx, lambda: _benchmark_setup(cfg, out, stack if ctx.main else None, ctx.distributed))
         comparisons = {}
         keep = (lambda r, acq, recons, rows: comparisons.__setitem__(r, (best_panels(acq, recons, rows), acq.target[0]))) if ctx.main else None
         res = run_grid(sim, cfg.accel, entries, progress=progress and ctx.main, device=device, precision=cfg.precision, ctx=ctx,
@@ -330,17 +354,21 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, *, progress: bool = Tru
     return table if ctx.main else _table(cfg, cs, slices, res, device)
 
 
-def _benchmark_setup(cfg: BenchmarkConfig, out, stack):
+def _benchmark_setup(cfg: BenchmarkConfig, out, stack, distributed: bool = False):
     """:func:`run_benchmark`'s checks and set-up (``out`` locked on ``stack`` unless None):
     ``(cfg, device, cs, entries, slices, sim)``."""
     from dynmri.devices import resolve_device
     from dynmri.fileio import exclusive_lock
 
     cfg = cfg.validate()
+    if distributed and cfg.auto_tune is not None:  # each rank would tune on its own slices
+        raise ParameterError("auto_tune is not sharded over torchrun ranks: run the benchmark in one process")
     device = resolve_device(cfg.device)
     cs = load_config(CSConfig, None, n_iter=cfg.iters)
     entries = method_entries(cfg.methods, cs)
     slices = benchmark_slices(cfg.data)
+    if cfg.auto_tune is not None:
+        entries += tuned_entries(entries, cfg.auto_tune, cfg.tune_slices)
     entries += network_entries(cfg.networks, [e.label for e in entries])
     sim = SimulateConfig(data=cfg.data, accel=cfg.accel[0], mask=cfg.mask, frames=cfg.frames, crop=cfg.crop or None, slices=slices,
                          seed=cfg.seed, n_phantoms=cfg.n_phantoms)

@@ -65,9 +65,10 @@ def trajectory_table(rows: Mapping[str, Mapping], title: str | None = None) -> s
 
 
 def write_csv(path: str | os.PathLike, rows: Sequence[Mapping]) -> None:
-    """Write ``rows`` (dicts with the same keys, the first one's order) as CSV, atomically."""
+    """Write ``rows`` (dicts; the columns: every key, in first-seen order; a row without one
+    leaves its cell empty) as CSV, atomically."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for row in rows for k in row)), restval="")
     writer.writeheader()
     writer.writerows(rows)
     write_text_atomic(path, buf.getvalue())
