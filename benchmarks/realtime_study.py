@@ -11,7 +11,8 @@ or ``train-crnn-realtime.yaml`` for the CRNN):
 10 phantom subjects, each one free-running series (240 frames of 40 ms at 64x64: about 11 beats,
 RR varying 8 %, one ectopic beat with its compensatory pause, free breathing with drift), split
 by subject (7 train incl. validation, 3 test: the canonical split). No frame is ever fully sampled:
-time-varying Gaussian Cartesian masks, or golden-angle radial at the same sample count.
+time-varying Gaussian Cartesian masks, or golden-angle radial with the same samples and readouts per frame
+(``radial-8x``: 8 spokes of 64 samples, like Cartesian 8x's 8 lines of 64).
 
 Paradigms (one network each, of ``--config``: the LPS-net by default; :data:`PARADIGMS`): ``supervised-oracle`` (targets: the true real-time
 frames; only possible in simulation), ``supervised-gated`` (targets: the retrospectively gated
@@ -54,6 +55,8 @@ PARADIGMS = {
     "ei-time": {"loss": "ei-time"},
     "ssdu": {"loss": "ssdu"},
 }
+# radial-8x: golden-angle radial with the samples (and readouts) per frame of Cartesian 8x: 8 spokes of 64 samples
+# on 64 x 64 (sampling.trajectories.matching_cartesian), not dynmri's radial 8x (13 spokes of 128: 3.25x the samples)
 SETTINGS = {"cartesian-8x": (8.0, None), "cartesian-16x": (16.0, None), "radial-8x": (8.0, "radial-golden")}
 CLASSICAL = ("zero-filled", "lps", "condatvu-wavelet-ttv")
 
@@ -64,10 +67,20 @@ def base_config(args) -> TrainConfig:
     return load_config(TrainConfig, args.config, **over)
 
 
-def run_config(base: TrainConfig, setting: str, paradigm: str, seed: int) -> TrainConfig:
+def sampling(setting: str, size: int) -> dict:
+    """``accel``, ``trajectory`` and ``n_samples`` of a setting on ``size x size`` images."""
     accel, trajectory = SETTINGS[setting]
+    if trajectory is None:
+        return {"accel": accel, "trajectory": None, "n_samples": None}
+    from dynmri.sampling.trajectories import matching_cartesian
+
+    radial_accel, n_samples = matching_cartesian(accel, size)
+    return {"accel": radial_accel, "trajectory": trajectory, "n_samples": n_samples}
+
+
+def run_config(base: TrainConfig, setting: str, paradigm: str, seed: int) -> TrainConfig:
     p = PARADIGMS[paradigm]
-    return replace(base, accel=accel, trajectory=trajectory, seed=seed, loss=p["loss"], loss_cfg=p.get("loss_cfg", {}),
+    return replace(base, **sampling(setting, base.phantom_size), seed=seed, loss=p["loss"], loss_cfg=p.get("loss_cfg", {}),
                    data=p.get("data", base.data))
 
 
@@ -93,9 +106,8 @@ def train_all(base: TrainConfig, args) -> dict[tuple[str, str, int], Path]:
 def test_acquisition(base: TrainConfig, setting: str, test: list[int]):
     from dynmri.data.acquire import simulate_from_config
 
-    accel, trajectory = SETTINGS[setting]
-    sim = SimulateConfig(data=base.data, accel=accel, mask=base.mask, frames=base.phantom_frames, size=base.phantom_size,
-                         n_phantoms=base.n_phantoms, slices=",".join(map(str, test)), trajectory=trajectory, seed=12345)
+    sim = SimulateConfig(data=base.data, **sampling(setting, base.phantom_size), mask=base.mask, frames=base.phantom_frames,
+                         size=base.phantom_size, n_phantoms=base.n_phantoms, slices=",".join(map(str, test)), seed=12345)
     return simulate_from_config(sim.validate())
 
 

@@ -144,6 +144,7 @@ ROWS = [
     ([*SIM, "--config", "frames-float.yaml", "--out", "o.npz"], "frames-float.yaml: frames must be int, got 3.5"),
     ([*REC, "--method", "lps", "--config", "n-iter.yaml", "--out", "r.npz"], "n-iter.yaml: n_iter must be int, got 'many'"),
     ([*TRAIN, "--config", "epochs-ten.yaml", "--out", "r"], "epochs-ten.yaml: epochs must be int, got 'ten'"),
+    ([*TRAIN, "--trajectory", "radial-golden", "--n-samples", "1", "--out", "r"], "n_samples must be >= 2, got 1"),
     ([*TRAIN, "--config", "model-cfg.yaml", "--out", "r"], "model-cfg.yaml: model_cfg must be dict, got 5"),
     (["benchmark", "--config", "networks.yaml", "--out", "b"], "evil.pt: refused to load"),
     # reconstruct: outputs (checked before any work), never onto an input

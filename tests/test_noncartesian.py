@@ -404,3 +404,18 @@ def test_toeplitz_normal_follows_the_trajectory():
     physics.nufft.refresh()
     after, exact = physics.A_adjoint_A(x), physics.A_adjoint(physics.A(x))
     assert float((after - before).norm()) > 1e-3 and float((after - exact).norm() / exact.norm()) < 1e-10
+
+
+def test_training_windows_take_the_samples_per_spoke():
+    """``n_samples`` reaches the training trajectories: radial matched to Cartesian 8x on 32 x 32
+    (4 spokes of 32 samples, :func:`matching_cartesian`) has the samples per frame of its mask."""
+    from dynmri.config import TrainConfig, load_config
+    from dynmri.learn.data import training_datasets
+    from dynmri.sampling.trajectories import matching_cartesian
+
+    accel, n_samples = matching_cartesian(8, 32)
+    cfg = load_config(TrainConfig, data="phantom", phantom_size=32, phantom_frames=12, n_phantoms=3, crop=None,
+                      trajectory="radial-golden", accel=accel, n_samples=n_samples)
+    train_ds, _ = training_datasets(cfg)
+    k = train_ds.sampling(0)
+    assert tuple(k.shape) == (12, 4, 32, 2) and k.shape[1] * k.shape[2] == 32 * 32 // 8

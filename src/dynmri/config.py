@@ -298,6 +298,7 @@ class TrainConfig:
     snr: float | None = None  # measurement noise in dB (None: noiseless)
     trajectory: str | None = None  # None: Cartesian masks; radial-golden etc.: NUFFT physics
     stream: bool = False  # read one window at a time from disk instead of loading the source
+    n_samples: int | None = None  # samples per spoke/interleave of a trajectory (default: 2x readout, as radial)
 
     def validate(self) -> TrainConfig:
         """Types, ranges, and ``model_cfg`` / ``loss_cfg`` against the registered builder's options."""
@@ -319,6 +320,7 @@ class TrainConfig:
         _check_accel(self.accel)
         _positive_finite(self, "lr", "gamma")
         _at_least(self, 1, "steps_per_epoch", "step_size", "n_phantoms")
+        _at_least(self, 2, "n_samples")
         _at_least(self, 8, "phantom_size", unit=" pixels")
         _check_crop(self.crop, zero_is_none=True)
         _check_seed(self.seed)

@@ -57,6 +57,7 @@ def train(
     coils: int | None = typer.Option(None, help="Coils (> 1: multi-coil; maps from the data's coil images when it has them, else birdcage)."),
     snr: float | None = typer.Option(None, help="Measurement noise: SNR in dB on the sampled k-space (default noiseless)."),
     trajectory: str | None = typer.Option(None, help="Non-Cartesian trajectory (e.g. radial-golden: NUFFT physics) instead of Cartesian masks."),
+    n_samples: int | None = typer.Option(None, help="Samples per spoke/interleave of --trajectory (default: 2x the image size, as radial)."),
     stream: bool | None = typer.Option(None, "--stream/--no-stream", help="Read the source one window at a time (data larger than memory)."),
 ):
     """Train a reconstruction network, with or without ground truth."""
@@ -69,7 +70,7 @@ def train(
     set_threads(threads)
     cfg = load_config(TrainConfig, config, data=data, model=model, loss=loss, accel=accel, epochs=epochs, lr=lr, batch_size=batch_size,
                       window=window, crop=crop, steps_per_epoch=steps_per_epoch, seed=seed, device=device, precision=precision, workers=workers,
-                      coils=coils, snr=snr, trajectory=trajectory, stream=stream)
+                      coils=coils, snr=snr, trajectory=trajectory, stream=stream, n_samples=n_samples)
     if loss_opt:
         cfg = dataclasses.replace(cfg, loss_cfg={**cfg.loss_cfg, **parse_assignments(loss_opt, None, "--loss-opt")}).validate()
     check_output_folder(out, RUN_WRITES, [("--data", cfg.data), ("--config", config)])

@@ -70,13 +70,14 @@ class DynamicWindowDataset(torch.utils.data.Dataset):
     (:func:`~dynmri.data.simulate.birdcage_maps`). ``snr`` (dB) adds complex Gaussian noise on the
     sampled entries, :math:`\sigma^2 = \overline{|y|^2}_{sampled} / 10^{SNR/10}`. ``trajectory``
     (a name of :data:`~dynmri.sampling.trajectories.TRAJECTORIES`) makes it non-Cartesian at
-    ``acceleration``; ``mask`` and ``center_lines`` are then unused.
+    ``acceleration`` with ``n_samples`` per spoke/interleave (default: the trajectory's own);
+    ``mask`` and ``center_lines`` are then unused.
     """
 
     def __init__(self, videos, *, window: int = 12, stride: int | None = None, crop: tuple[int, int, int, int] | None = None,
                  acceleration: float = 8, mask: str = "gaussian", center_lines: int | None = None, coil_maps: np.ndarray | None = None,
                  coils: int = 1, snr: float | None = None, trajectory: str | None = None, seed: int = 0, fresh_masks: bool = False,
-                 slices: list[int] | None = None):
+                 slices: list[int] | None = None, n_samples: int | None = None):
         self.store = _as_store(videos)
         self.slices = list(range(len(self.store))) if slices is None else list(slices)
         T = self.store.shape[1]
@@ -89,6 +90,7 @@ class DynamicWindowDataset(torch.utils.data.Dataset):
         self.seed, self.fresh_masks, self.epoch, self.snr = seed, fresh_masks, 0, snr
         self._set_coils(coil_maps, coils)
         self._set_trajectory(trajectory)
+        self.n_samples = n_samples
         self._peaks = [self._peak(j) for j in range(len(self.slices))]
 
     def _crop_slices(self):
@@ -173,7 +175,8 @@ class DynamicWindowDataset(torch.utils.data.Dataset):
         if t0 not in self._trajectories:
             from dynmri.sampling.trajectories import make_trajectory
 
-            k = make_trajectory(self.trajectory, max(self.image_shape), self.mask_args["acceleration"], t0 + self.window)
+            k = make_trajectory(self.trajectory, max(self.image_shape), self.mask_args["acceleration"], t0 + self.window,
+                                n_samples=self.n_samples)
             self._trajectories[t0] = k[t0:].float().contiguous()
         return self._trajectories[t0]
 

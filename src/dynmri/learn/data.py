@@ -84,7 +84,8 @@ def training_datasets(cfg: TrainConfig):
     store, train, val = _split(cfg)
     if not train:
         raise ParameterError(f"{cfg.data}: no training slices left after the test and validation splits")
-    kw = dict(window=cfg.window, acceleration=cfg.accel, mask=cfg.mask, coils=cfg.coils, snr=cfg.snr, trajectory=cfg.trajectory)
+    kw = dict(window=cfg.window, acceleration=cfg.accel, mask=cfg.mask, coils=cfg.coils, snr=cfg.snr, trajectory=cfg.trajectory,
+              n_samples=cfg.n_samples)
     train_ds = DynamicWindowDataset(store, slices=train, stride=cfg.stride, seed=cfg.seed, fresh_masks=True, **kw)
     val_ds = DynamicWindowDataset(store, slices=val, stride=cfg.window, seed=cfg.seed + 10_000, **kw) if val else None
     return train_ds, val_ds

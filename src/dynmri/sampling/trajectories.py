@@ -75,6 +75,20 @@ def radial_acceleration(n_spokes: int, n: int) -> float:
     return nyquist_spokes(n) / n_spokes
 
 
+def matching_cartesian(accel: float, n: int) -> tuple[float, int]:
+    """``(radial acceleration, samples per spoke)`` of a radial trajectory with as many samples
+    per frame as a Cartesian mask at ``accel`` on an ``n x n`` image: ``n / accel`` spokes of
+    ``n`` samples, the same samples *and* the same readouts (TRs) per frame. dynmri's radial
+    acceleration counts against Nyquist radial (``ceil(pi n / 2)`` spokes of ``2n`` samples), so
+    Cartesian 8x on 64 x 64 (8 lines of 64) is radial 12.6x with 64-sample spokes.
+
+    >>> matching_cartesian(8, 64)
+    (12.625, 64)
+    """
+    spokes = max(1, round(n / accel))
+    return nyquist_spokes(n) / spokes, n
+
+
 def spokes_for(accel: float, n: int) -> int:
     """Spokes per frame for acceleration ``accel`` on an ``n x n`` image: ``accel`` must lie in
     ``[1, nyquist_spokes(n)]`` (at most one spoke per frame)."""
