@@ -32,6 +32,7 @@ continues unfinished runs from their checkpoints (``--resume`` semantics of ``dy
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -41,19 +42,16 @@ import torch
 
 from dynmri.config import CSConfig, SimulateConfig, TrainConfig, load_config
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _paradigms import PARADIGMS as SHARED  # noqa: E402
+
 CONFIG = Path(__file__).resolve().parents[1] / "src" / "dynmri" / "configs" / "train-lpsnet-realtime.yaml"
 
 PARADIGMS = {
     "supervised-oracle": {"data": "phantom-realtime", "loss": "supervised-l2"},
     "supervised-gated": {"data": "phantom-realtime-gated", "loss": "supervised-l2"},
-    "ddei": {"loss": "ddei"},
-    "ddei-compose": {"loss": "ddei", "loss_cfg": {"group": "compose"}},
-    # a real-time window is not a cardiac cycle: wrapping its time shift joins the last frame to the first
-    "ddei-reflect": {"loss": "ddei", "loss_cfg": {"time_padding": "reflect"}},
-    "ddei-compose-reflect": {"loss": "ddei", "loss_cfg": {"group": "compose", "time_padding": "reflect"}},
-    "ei-rotate": {"loss": "ei-rotate"},
-    "ei-time": {"loss": "ei-time"},
-    "ssdu": {"loss": "ssdu"},
+    **{k: SHARED[k] for k in ("ddei", "ddei-compose", "ddei-reflect", "ddei-compose-reflect", "ei-rotate", "ei-time", "ssdu")},
 }
 # radial-8x: golden-angle radial with the samples (and readouts) per frame of Cartesian 8x: 8 spokes of 64 samples
 # on 64 x 64 (sampling.trajectories.matching_cartesian), not dynmri's radial 8x (13 spokes of 128: 3.25x the samples)

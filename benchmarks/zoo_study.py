@@ -1,25 +1,30 @@
-"""The network zoo on Sunnybrook (issue 12): ``unet`` and ``dual-unet-resnet3d`` trained with
-``supervised-l1``, ``supervised-l2`` and ``ddei`` under the protocol of the dual-U-Net's origin
-(variable-density random lines at 5x with 11 central lines, dropout 0.3, a learning-rate
-schedule) and at 8x Gaussian, then benchmarked on the held-out test slices.
+"""Networks x paradigms on Sunnybrook (issue 12): the zoo (``unet`` and ``dual-unet-resnet3d``
+trained with ``supervised-l1``, ``supervised-l2`` and ``ddei`` under the protocol of the
+dual-U-Net's origin: variable-density random lines at 5x with 11 central lines, dropout 0.3, a
+learning-rate schedule; and at 8x Gaussian) and the LPS-Net under every paradigm, then
+benchmarked on the held-out test slices.
 
 Usage::
 
     python benchmarks/zoo_study.py --out runs/zoo [--models unet dual-unet-resnet3d]
         [--paradigms supervised-l1 supervised-l2 ddei] [--protocols vd5 gaussian8] [--seeds 0]
-        [--epochs N] [--steps-per-epoch N] [--data DIR] [--train-only | --eval-only]
+        [--epochs N] [--steps-per-epoch N] [--data DIR] [--accel 4 8 16] [--auto-tune holdout]
+        [--train-only | --eval-only]
+    python benchmarks/zoo_study.py --out runs/lpsnet --models lps-net --protocols gaussian8 \
+        --paradigms ddei ddei-compose ei-rotate ssdu mc supervised-l2 --seeds 0 1 --accel 4 8 16 --auto-tune holdout
 
-Each model's YAML (``src/dynmri/configs/train-unet-sunnybrook.yaml``, ``train-dual-sunnybrook.yaml``)
-is the single source of its settings; this script overrides only ``loss``, ``accel``, ``mask``
-and ``seed``. Runs go to ``OUT/PROTOCOL/MODEL-PARADIGM-seedS``; rerunning continues unfinished
+Each model's YAML (``src/dynmri/configs/train-unet-sunnybrook.yaml``, ``train-dual-sunnybrook.yaml``,
+``src/dynmri/weights/lpsnet-ddei-sunnybrook-8x.yaml``) is the single source of its settings; this
+script overrides only ``loss`` and ``loss_cfg`` (``_paradigms.py``), ``accel``, ``mask`` and ``seed``. Runs go to ``OUT/PROTOCOL/MODEL-PARADIGM-seedS``; rerunning continues unfinished
 runs from their checkpoints. The evaluation is ``dynmri benchmark`` (:func:`run_benchmark`) per
-protocol, on that protocol's mask and acceleration, with zero-filled and ``lps``, into
-``OUT/PROTOCOL/benchmark`` (its ``report.md`` is the table).
+protocol, on that protocol's mask at its acceleration (or ``--accel``), with zero-filled and
+``lps`` (and ``--auto-tune``'s ground-truth-free rows), into ``OUT/PROTOCOL/benchmark``.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -29,29 +34,36 @@ import torch
 from dynmri.config import BenchmarkConfig, TrainConfig, load_config
 from dynmri.data.sources import default_data_root
 
-CONFIGS = Path(__file__).resolve().parents[1] / "src" / "dynmri" / "configs"
-MODELS = {"unet": CONFIGS / "train-unet-sunnybrook.yaml", "dual-unet-resnet3d": CONFIGS / "train-dual-sunnybrook.yaml"}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _paradigms import PARADIGMS, paradigm_fields  # noqa: E402
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "dynmri"
+MODELS = {"unet": SRC / "configs" / "train-unet-sunnybrook.yaml", "dual-unet-resnet3d": SRC / "configs" / "train-dual-sunnybrook.yaml",
+          "lps-net": SRC / "weights" / "lpsnet-ddei-sunnybrook-8x.yaml"}
 PROTOCOLS = {"vd5": {"accel": 5.0, "mask": "vd-lines"}, "gaussian8": {"accel": 8.0, "mask": "gaussian"}}
-PARADIGMS = ("supervised-l1", "supervised-l2", "ddei")
+ZOO_PARADIGMS = ("supervised-l1", "supervised-l2", "ddei")
 
 
 def run_config(args, model: str, protocol: str, paradigm: str, seed: int) -> TrainConfig:
     over = {k: v for k, v in {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch}.items() if v is not None}
-    base = load_config(TrainConfig, MODELS[model], data=args.data, loss=paradigm, **over)
-    return replace(base, seed=seed, **PROTOCOLS[protocol]).validate()
+    base = load_config(TrainConfig, MODELS[model], data=args.data, **over)
+    return replace(base, seed=seed, **PROTOCOLS[protocol], **paradigm_fields(paradigm)).validate()
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--data", default=str(default_data_root() / "sunnybrook-ep-cine" / "E774S5-shortAxis"))
-    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    p.add_argument("--paradigms", nargs="+", default=list(PARADIGMS))
+    p.add_argument("--models", nargs="+", default=["unet", "dual-unet-resnet3d"], choices=list(MODELS))
+    p.add_argument("--paradigms", nargs="+", default=list(ZOO_PARADIGMS), choices=list(PARADIGMS))
     p.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--epochs", type=int)
     p.add_argument("--steps-per-epoch", type=int)
     p.add_argument("--methods", default="zero-filled,lps", help="classical rows of the benchmark")
+    p.add_argument("--accel", nargs="+", type=float, help="benchmark accelerations (default: the protocol's)")
+    p.add_argument("--auto-tune", choices=["holdout", "discrepancy"], help="also the classical methods tuned without ground truth")
     p.add_argument("--eval-only", action="store_true")
     p.add_argument("--train-only", action="store_true")
     args = p.parse_args()
@@ -76,8 +88,8 @@ def main():
         if args.train_only:
             continue
         done = tuple(str(r) for r in runs if (r / "checkpoint.pt").exists())
-        bench = BenchmarkConfig(data=args.data, accel=(PROTOCOLS[protocol]["accel"],), mask=PROTOCOLS[protocol]["mask"],
-                                methods=tuple(args.methods.split(",")), networks=done).validate()
+        bench = BenchmarkConfig(data=args.data, accel=tuple(args.accel or [PROTOCOLS[protocol]["accel"]]), mask=PROTOCOLS[protocol]["mask"],
+                                methods=tuple(args.methods.split(",")), networks=done, auto_tune=args.auto_tune).validate()
         print(run_benchmark(bench, args.out / protocol / "benchmark", progress=False), flush=True)
 
 
