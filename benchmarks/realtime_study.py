@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/realtime_study.py --out runs/realtime [--settings cartesian-8x cartesian-16x radial-8x]
         [--paradigms ddei ei-rotate supervised-gated supervised-oracle ...] [--seeds 0 1] [--epochs N]
-        [--steps-per-epoch N] [--size 64] [--frames 240] [--config YAML] [--eval-only | --train-only]
+        [--steps-per-epoch N] [--size 64] [--frames 240] [--config YAML] [--window N] [--eval-only | --train-only]
 
 Scenario (:mod:`dynmri.data.realtime`; ``--config``, default ``src/dynmri/configs/train-lpsnet-realtime.yaml``,
 or ``train-crnn-realtime.yaml`` for the CRNN):
@@ -109,7 +109,7 @@ def test_acquisition(base: TrainConfig, setting: str, test: list[int]):
     return simulate_from_config(sim.validate())
 
 
-def reconstructions(acq, runs: dict, setting: str, classical=CLASSICAL) -> dict[str, list[tuple[np.ndarray, float]]]:
+def reconstructions(acq, runs: dict, setting: str, classical=CLASSICAL, window: int | None = None) -> dict[str, list[tuple[np.ndarray, float]]]:
     """``{method: [(recon (S, T, H, W), seconds), ...]}`` (one entry per seed for networks)."""
     from dynmri.recon.run import run_method
     from dynmri.recon.tune import auto_tune
@@ -124,7 +124,7 @@ def reconstructions(acq, runs: dict, setting: str, classical=CLASSICAL) -> dict[
     for (s, paradigm, _seed), run_dir in runs.items():
         # the last epoch, as shipped weights are (dynmri.models.weights.export_weights): one rule for every paradigm
         if s == setting and (run_dir / "checkpoint.pt").exists():
-            recon, stats = run_method(acq, f"network:{run_dir / 'checkpoint.pt'}")
+            recon, stats = run_method(acq, f"network:{run_dir / 'checkpoint.pt'}", window=window)
             out.setdefault(paradigm, []).append((recon, stats.seconds))
     return out
 
@@ -140,19 +140,21 @@ def test_subjects(base: TrainConfig) -> tuple[list[int], list, list[np.ndarray]]
     return test, series, [gated_video(s) for s in series]
 
 
-def evaluate_setting(base: TrainConfig, setting: str, runs: dict, subjects: tuple, out_root: Path, classical=CLASSICAL) -> str:
+def evaluate_setting(base: TrainConfig, setting: str, runs: dict, subjects: tuple, out_root: Path, classical=CLASSICAL,
+                     window: int | None = None) -> str:
     from dynmri.eval.realtime import GATED, motion_table, save_motion_figures, score_series
     from dynmri.eval.report import write_json
 
     test, series, gated = subjects
     acq = test_acquisition(base, setting, test)
-    recons = {GATED: [(np.stack(gated), 0.0)]} | reconstructions(acq, runs, setting, classical)
+    recons = {GATED: [(np.stack(gated), 0.0)]} | reconstructions(acq, runs, setting, classical, window)
     rows = score_series(recons, series)
     out = out_root / setting
     out.mkdir(parents=True, exist_ok=True)
     save_motion_figures(out, {k: v[0][0][0] for k, v in recons.items() if k != GATED}, series[0], gated[0])
     write_json(out / "results.json", rows)
-    return motion_table(rows, f"{setting}: test subjects {test}, mean +- std over subjects (and seeds)")
+    frames = f", networks on {window}-frame windows" if window else ""
+    return motion_table(rows, f"{setting}: test subjects {test}, mean +- std over subjects (and seeds){frames}")
 
 
 def main():
@@ -168,6 +170,7 @@ def main():
     p.add_argument("--frames", type=int)
     p.add_argument("--subjects", type=int)
     p.add_argument("--classical", nargs="*", default=list(CLASSICAL), choices=list(CLASSICAL), help="classical rows (default: all)")
+    p.add_argument("--window", type=int, help="frames per inference window of the networks (default: their training window)")
     p.add_argument("--eval-only", action="store_true")
     p.add_argument("--train-only", action="store_true", help="train, skip the evaluation (e.g. several training processes, one --eval-only)")
     args = p.parse_args()
@@ -177,7 +180,7 @@ def main():
     if args.train_only:
         return
     subjects = test_subjects(base)
-    report = [evaluate_setting(base, s, runs, subjects, args.out, args.classical) for s in args.settings]
+    report = [evaluate_setting(base, s, runs, subjects, args.out, args.classical, args.window) for s in args.settings]
     from dynmri.eval.report import report as write
 
     write("\n\n".join(report), args.out / "report.md")
