@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/realtime_study.py --out runs/realtime [--settings cartesian-8x cartesian-16x radial-8x]
         [--paradigms ddei ei-rotate supervised-gated supervised-oracle ...] [--seeds 0 1] [--epochs N]
-        [--steps-per-epoch N] [--size 64] [--frames 240] [--config YAML] [--window N] [--eval-only | --train-only]
+        [--steps-per-epoch N] [--size 64] [--frames 240] [--config YAML] [--window N] [--report-dir DIR] [--eval-only | --train-only]
 
 Scenario (:mod:`dynmri.data.realtime`; ``--config``, default ``src/dynmri/configs/train-lpsnet-realtime.yaml``,
 or ``train-crnn-realtime.yaml`` for the CRNN):
@@ -170,6 +170,7 @@ def main():
     p.add_argument("--frames", type=int)
     p.add_argument("--subjects", type=int)
     p.add_argument("--classical", nargs="*", default=list(CLASSICAL), choices=list(CLASSICAL), help="classical rows (default: all)")
+    p.add_argument("--report-dir", type=Path, help="where the evaluation writes report.md and figures (default: --out)")
     p.add_argument("--window", type=int, help="frames per inference window of the networks (default: their training window)")
     p.add_argument("--eval-only", action="store_true")
     p.add_argument("--train-only", action="store_true", help="train, skip the evaluation (e.g. several training processes, one --eval-only)")
@@ -180,10 +181,11 @@ def main():
     if args.train_only:
         return
     subjects = test_subjects(base)
-    report = [evaluate_setting(base, s, runs, subjects, args.out, args.classical, args.window) for s in args.settings]
+    report_dir = args.report_dir or args.out
+    report = [evaluate_setting(base, s, runs, subjects, report_dir, args.classical, args.window) for s in args.settings]
     from dynmri.eval.report import report as write
 
-    write("\n\n".join(report), args.out / "report.md")
+    write("\n\n".join(report), report_dir / "report.md")
 
 
 if __name__ == "__main__":
