@@ -419,3 +419,27 @@ def test_training_windows_take_the_samples_per_spoke():
     train_ds, _ = training_datasets(cfg)
     k = train_ds.sampling(0)
     assert tuple(k.shape) == (12, 4, 32, 2) and k.shape[1] * k.shape[2] == 32 * 32 // 8
+
+
+def test_kernels_and_lipschitz_are_reused_only_for_the_same_trajectory(monkeypatch):
+    """Operators on the same samples share their Toeplitz kernels (training builds one per window);
+    LPS-Net's power iterations are remembered per operator, and forgotten when it is refreshed."""
+    from dynmri.models.lpsnet import lipschitz
+    from dynmri.physics import nufft
+
+    planned, make_op = [], nufft._make_op
+    monkeypatch.setattr(nufft, "_make_op", lambda samples, shape, device: planned.append(shape) or make_op(samples, shape, device))
+    k = radial(n_spokes=5, n_samples=31, frames=2)  # samples no other test uses: the cache starts cold
+    a, b = NonCartesianMRI(k.clone(), (16, 16)), NonCartesianMRI(k.clone(), (16, 16))
+    other = NonCartesianMRI(radial(n_spokes=6, n_samples=31, frames=2), (16, 16))
+    ka, kb = a.nufft.toeplitz_kernel("cpu", torch.complex64), b.nufft.toeplitz_kernel("cpu", torch.complex64)
+    ko = other.nufft.toeplitz_kernel("cpu", torch.complex64)
+    assert planned.count((32, 32)) == 4 and torch.equal(ka, kb) and not torch.equal(ka, ko)  # a's 2 frames, other's 2
+    x0 = torch.zeros(1, 2, 2, 16, 16)
+    first = lipschitz(a, x0)
+    assert torch.equal(lipschitz(a, x0), first)
+    with torch.no_grad():
+        a.nufft.k.mul_(0.5)  # half the k-space extent: a different operator, a different norm
+    a.nufft.refresh()
+    exact = lipschitz(NonCartesianMRI(a.nufft.k.clone(), (16, 16)), x0)
+    assert torch.equal(lipschitz(a, x0), exact) and not torch.equal(exact, first)

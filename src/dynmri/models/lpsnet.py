@@ -40,6 +40,7 @@ torch.Size([1, 2, 4, 16, 16])
 from __future__ import annotations
 
 import math
+import weakref
 
 import torch
 from torch import nn
@@ -79,15 +80,27 @@ def soft(c: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
     return c * torch.clamp(1 - lam / mag, min=0)
 
 
+_POWER_ITERATIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""Power-iteration results per non-Cartesian operator: a DDEI step runs the network twice on one operator."""
+
+
 def lipschitz(physics, x0: torch.Tensor, seed: int = 0) -> torch.Tensor:
     r""":math:`\|A^H A\|` as :mod:`dynmri.recon.cs` computes it (exact where the operator declares a
-    Fourier-diagonal normal, else seeded power iterations); no gradient."""
+    Fourier-diagonal normal, else seeded power iterations, remembered per non-Cartesian operator,
+    shape, dtype, device, seed and trajectory version); no gradient."""
     from dynmri.optim.solvers import lipschitz_constant
     from dynmri.physics.base import MRIOperator, normal_operator
+    from dynmri.physics.nufft import NonCartesianMRI
 
     with torch.no_grad():
         d = physics.fourier_normal_mask() if isinstance(physics, MRIOperator) else None
-        return torch.as_tensor(lipschitz_constant(normal_operator(physics), x0, d, seed=seed))
+        if d is not None or not isinstance(physics, NonCartesianMRI) or physics.nufft.k.requires_grad:
+            return torch.as_tensor(lipschitz_constant(normal_operator(physics), x0, d, seed=seed))
+        known = _POWER_ITERATIONS.setdefault(physics, {})
+        key = (tuple(x0.shape), x0.dtype, x0.device, seed, physics.nufft.version)
+        if key not in known:
+            known[key] = lipschitz_constant(normal_operator(physics), x0, None, seed=seed)
+        return torch.as_tensor(known[key])
 
 
 class SparseCorrection(nn.Module):

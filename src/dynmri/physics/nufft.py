@@ -45,8 +45,10 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -197,6 +199,7 @@ class FrameNUFFT:
         self.shape = tuple(int(s) for s in shape)
         self._ops: dict[torch.device, list] = {}
         self._kernels: dict[tuple, torch.Tensor] = {}
+        self.version = 0  # incremented by refresh: what was derived from the old samples is stale
         self.ops_on(k.device)
 
     @property
@@ -229,16 +232,7 @@ class FrameNUFFT:
         convolution on the zero-padded image, two FFTs instead of two NUFFTs."""
         key = (_device_key(device), dtype)
         if key not in self._kernels:
-            H, W = self.shape
-            dev = key[0]
-            kernels = []
-            for kt in self._samples():
-                op = _make_op(kt, (2 * H, 2 * W), dev)
-                ones = torch.ones(1, kt.shape[0], dtype=dtype, device=dev)
-                # _adjoint scales by 1 / sqrt(4 H W): h = that * 2 sqrt(HW) / (HW)
-                h = _adjoint(op, ones)[0] * (2.0 / math.sqrt(H * W))
-                kernels.append(torch.fft.fft2(torch.roll(h, shifts=(-H, -W), dims=(-2, -1))))
-            self._kernels[key] = torch.stack(kernels)
+            self._kernels[key] = torch.stack([_frame_kernel(kt, self.shape, key[0], dtype) for kt in self._samples()])
         return self._kernels[key]
 
     def normal(self, z: torch.Tensor) -> torch.Tensor:
@@ -253,6 +247,7 @@ class FrameNUFFT:
     def refresh(self) -> None:
         check_trajectory(self.k)
         self._kernels.clear()
+        self.version += 1
         samples = self._samples()
         for dev, ops in list(self._ops.items()):
             if dev.type == "cpu":
@@ -268,6 +263,47 @@ class FrameNUFFT:
     def adj_op(self, y: torch.Tensor) -> torch.Tensor:
         ops = self.ops_on(y.device)
         return torch.stack([_FrameNUFFT.apply(y[:, t], self.k[t].reshape(-1, 2), ops[t], True) for t in range(self.frames)], dim=1)
+
+
+class _KernelCache:
+    """Frame kernels kept across operators, least recently used out first, at most ``limit``
+    bytes: training builds a new operator for every window, and the windows of a golden-angle
+    acquisition repeat the same frames."""
+
+    def __init__(self, limit: int):
+        self.limit, self.size, self.items = limit, 0, OrderedDict()
+
+    def get(self, key):
+        if key in self.items:
+            self.items.move_to_end(key)
+        return self.items.get(key)
+
+    def put(self, key, value: torch.Tensor) -> None:
+        self.items[key] = value
+        self.size += value.numel() * value.element_size()
+        while self.size > self.limit and len(self.items) > 1:
+            _, old = self.items.popitem(last=False)
+            self.size -= old.numel() * old.element_size()
+
+
+_KERNELS = _KernelCache(256 * 2**20)
+
+
+def _frame_kernel(samples: np.ndarray, shape: tuple[int, int], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The FFT ``(2H, 2W)`` of one frame's point spread function (:meth:`FrameNUFFT.toeplitz_kernel`),
+    from the cache (:class:`_KernelCache`) when these samples were seen before."""
+    key = (hashlib.blake2b(samples.tobytes(), digest_size=16).hexdigest(), samples.dtype.str, shape, device, dtype)
+    cached = _KERNELS.get(key)
+    if cached is not None:
+        return cached
+    H, W = shape
+    op = _make_op(samples, (2 * H, 2 * W), device)
+    ones = torch.ones(1, samples.shape[0], dtype=dtype, device=device)
+    # _adjoint scales by 1 / sqrt(4 H W): h = that * 2 sqrt(HW) / (HW)
+    h = _adjoint(op, ones)[0] * (2.0 / math.sqrt(H * W))
+    kernel = torch.fft.fft2(torch.roll(h, shifts=(-H, -W), dims=(-2, -1)))
+    _KERNELS.put(key, kernel)
+    return kernel
 
 
 def _set_samples(op, samples: np.ndarray) -> None:
