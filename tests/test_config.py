@@ -180,3 +180,6 @@ def test_changing_the_model_or_loss_drops_options_written_for_the_old_one(tmp_pa
     assert load_config(TrainConfig, path, loss="ddei", model="lps-net").loss_cfg == {"group": "compose"}
     path.write_text("model: unet\n")  # the YAML changes the model: the CRNN defaults go
     assert load_config(TrainConfig, path).model_cfg == {}
+    assert load_config(TrainConfig, path, model="crnn").model_cfg == TrainConfig().model_cfg  # back to the default's
+    with pytest.raises(ParameterError, match="n_samples .* needs a trajectory"):
+        load_config(TrainConfig, n_samples=64)

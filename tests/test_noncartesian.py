@@ -387,6 +387,8 @@ def test_toeplitz_normal_equals_the_two_nuffts(dtype, coils):
     assert fast.dtype == dtype and float((fast.detach() - exact).norm() / exact.norm()) < tol
     (gx,) = torch.autograd.grad(fast.square().sum(), x)  # self-adjoint: grad of |N x|^2 is 2 N N x
     assert float((gx - 2 * physics.A_adjoint_A(fast.detach())).norm() / gx.norm()) < 10 * tol
+    with pytest.raises(ShapeError, match="normal needs"):
+        physics.nufft.normal(torch.zeros(1, 1, 20, 17, dtype=cdt))  # one frame would broadcast over three
 
 
 def test_toeplitz_normal_follows_the_trajectory():
@@ -398,6 +400,11 @@ def test_toeplitz_normal_follows_the_trajectory():
     physics.A_adjoint_A(x).square().sum().backward()
     assert physics.nufft.k.grad is not None and physics.nufft.k.grad.abs().sum() > 0
     physics = NonCartesianMRI(k.clone(), (16, 16))
+    with torch.inference_mode():  # a kernel first built here still serves autograd afterwards
+        physics.A_adjoint_A(x)
+    xg = x.clone().requires_grad_(True)
+    physics.A_adjoint_A(xg).sum().backward()
+    assert xg.grad is not None
     before = physics.A_adjoint_A(x)
     with torch.no_grad():
         physics.nufft.k.mul_(0.5)
@@ -429,7 +436,8 @@ def test_kernels_and_lipschitz_are_reused_only_for_the_same_trajectory(monkeypat
 
     planned, make_op = [], nufft._make_op
     monkeypatch.setattr(nufft, "_make_op", lambda samples, shape, device: planned.append(shape) or make_op(samples, shape, device))
-    k = radial(n_spokes=5, n_samples=31, frames=2)  # samples no other test uses: the cache starts cold
+    monkeypatch.setattr(nufft, "_KERNELS", nufft._KernelCache(2**20))  # a cold cache
+    k = radial(n_spokes=5, n_samples=31, frames=2)
     a, b = NonCartesianMRI(k.clone(), (16, 16)), NonCartesianMRI(k.clone(), (16, 16))
     other = NonCartesianMRI(radial(n_spokes=6, n_samples=31, frames=2), (16, 16))
     ka, kb = a.nufft.toeplitz_kernel("cpu", torch.complex64), b.nufft.toeplitz_kernel("cpu", torch.complex64)

@@ -321,6 +321,8 @@ class TrainConfig:
         _positive_finite(self, "lr", "gamma")
         _at_least(self, 1, "steps_per_epoch", "step_size", "n_phantoms")
         _at_least(self, 2, "n_samples")
+        if self.n_samples is not None and self.trajectory is None:
+            raise ParameterError("n_samples (samples per spoke/interleave) needs a trajectory; Cartesian masks have none")
         _at_least(self, 8, "phantom_size", unit=" pixels")
         _check_crop(self.crop, zero_is_none=True)
         _check_seed(self.seed)
@@ -500,11 +502,13 @@ def _forget_options(current, layer: dict) -> dict:
     """``layer`` (YAML values or flags) with the options of every name it changes reset to ``{}``
     when it does not give them too (``OPTIONS_OF``: ``model`` -> ``model_cfg``): options belong to
     the name they were written for (``--model unet`` over a CRNN's channels, ``--loss ei-rotate``
-    over a DDEI YAML's ``group``), so the new name starts from its builder's own defaults."""
-    out = dict(layer)
+    over a DDEI YAML's ``group``), so the new name starts from its builder's own defaults, or
+    from the class's default options when it is the class's default name (``--model crnn`` over
+    a U-Net YAML gives the CRNN of ``TrainConfig()``)."""
+    out, defaults = dict(layer), type(current)()
     for name, options in getattr(type(current), "OPTIONS_OF", {}).items():
         if name in layer and layer[name] != getattr(current, name) and options not in layer:
-            out[options] = {}
+            out[options] = dict(getattr(defaults, options)) if layer[name] == getattr(defaults, name) else {}
     return out
 
 

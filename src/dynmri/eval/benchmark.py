@@ -133,9 +133,12 @@ def iter_runs(acq, entries: Iterable[Entry], progress: bool = False, *, device="
 
 def _tuned(e: Entry, acq, device) -> tuple[Entry, CSConfig]:
     """``(entry with the choice in its extra columns, the chosen config)`` of a tuned entry on ``acq``."""
-    from dynmri.recon.tune import auto_tune
+    from dynmri.recon.tune import DEFAULT_ITERS, auto_tune
 
-    res = auto_tune(acq, e.method, criterion=e.tune, config=e.config, slices=e.tune_slices, device=str(device))
+    # the untuned rows' iteration budget: the tuned row may stop earlier, never run longer
+    budget = (e.config or CSConfig()).n_iter
+    iters = [k for k in DEFAULT_ITERS if k < budget] + [budget]
+    res = auto_tune(acq, e.method, criterion=e.tune, config=e.config, slices=e.tune_slices, iters=iters, device=str(device))
     chosen = " ".join(f"{k}={v:g}" for k, v in res.weights.items()) + f" n_iter={res.n_iter}"
     return replace(e, extra=e.extra | {"tuned": chosen, "tune_seconds": res.seconds}), res.config
 
@@ -214,6 +217,8 @@ def sharded_grid(sim: SimulateConfig, accels: Iterable[float], entries: Sequence
 
     from dynmri.parallel import collect, settle
 
+    if any(e.tune is not None for e in entries):  # each rank would tune on its own slices
+        raise ParameterError("auto-tuned entries are not sharded over torchrun ranks: run them in one process")
     t0, accels = time.perf_counter(), list(accels)
     res = GridResult(world=ctx.world)
     for i, r in enumerate(accels):

@@ -131,6 +131,7 @@ class ItemwiseNonCartesianMRI(NonCartesianMRI):
         return self._each(lambda op, v: op.A_adjoint(v), y)
 
     def A_adjoint_A(self, x, **_):
+        """The block-diagonal normal operator, item by item (each item's Toeplitz path)."""
         return self._each(lambda op, v: op.A_adjoint_A(v), x)
 
     def A_dagger_dcomp(self, y):

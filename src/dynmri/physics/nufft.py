@@ -232,7 +232,9 @@ class FrameNUFFT:
         convolution on the zero-padded image, two FFTs instead of two NUFFTs."""
         key = (_device_key(device), dtype)
         if key not in self._kernels:
-            self._kernels[key] = torch.stack([_frame_kernel(kt, self.shape, key[0], dtype) for kt in self._samples()])
+            # plain tensors even when first asked under inference_mode: later calls may need autograd
+            with torch.inference_mode(False), torch.no_grad():
+                self._kernels[key] = torch.stack([_frame_kernel(kt, self.shape, key[0], dtype) for kt in self._samples()])
         return self._kernels[key]
 
     def normal(self, z: torch.Tensor) -> torch.Tensor:
@@ -240,6 +242,8 @@ class FrameNUFFT:
         (:meth:`toeplitz_kernel`), equal to ``adj_op(op(z))`` to the NUFFT's accuracy; differentiable
         in ``z`` only (trajectory learning goes through :meth:`op` and :meth:`adj_op`)."""
         H, W = self.shape
+        if z.ndim < 3 or tuple(z.shape[-3:]) != (self.frames, H, W):
+            raise ShapeError(f"normal needs (..., T, H, W) = (..., {self.frames}, {H}, {W}), got {tuple(z.shape)}")
         kernel = self.toeplitz_kernel(z.device, z.dtype)
         zp = torch.nn.functional.pad(z, (0, W, 0, H))
         return torch.fft.ifft2(kernel * torch.fft.fft2(zp))[..., :H, :W]
@@ -273,12 +277,18 @@ class _KernelCache:
     def __init__(self, limit: int):
         self.limit, self.size, self.items = limit, 0, OrderedDict()
 
-    def get(self, key):
-        if key in self.items:
+    def get(self, key) -> torch.Tensor | None:
+        """The kernel stored under ``key`` (now the most recently used), or None."""
+        value = self.items.get(key)
+        if value is not None:
             self.items.move_to_end(key)
-        return self.items.get(key)
+        return value
 
     def put(self, key, value: torch.Tensor) -> None:
+        """Store ``value`` under ``key``, then drop the least recently used beyond the limit."""
+        old = self.items.pop(key, None)
+        if old is not None:
+            self.size -= old.numel() * old.element_size()
         self.items[key] = value
         self.size += value.numel() * value.element_size()
         while self.size > self.limit and len(self.items) > 1:
