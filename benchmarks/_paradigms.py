@@ -17,7 +17,7 @@ PARADIGMS = {
 }
 
 
-def paradigm_fields(name: str) -> dict:
-    """``loss``, ``loss_cfg`` (and ``data`` where the paradigm sets it) of paradigm ``name``."""
-    p = PARADIGMS[name]
+def paradigm_fields(name: str, table: dict = PARADIGMS) -> dict:
+    """``loss``, ``loss_cfg`` (and ``data`` where the paradigm sets it) of paradigm ``name`` of ``table``."""
+    p = table[name]
     return {"loss": p["loss"], "loss_cfg": p.get("loss_cfg", {}), **({"data": p["data"]} if "data" in p else {})}

@@ -45,6 +45,7 @@ from dynmri.config import CSConfig, SimulateConfig, TrainConfig, load_config
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _paradigms import PARADIGMS as SHARED  # noqa: E402
+from _paradigms import paradigm_fields  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / "src" / "dynmri" / "configs" / "train-lpsnet-realtime.yaml"
 
@@ -77,9 +78,7 @@ def sampling(setting: str, size: int) -> dict:
 
 
 def run_config(base: TrainConfig, setting: str, paradigm: str, seed: int) -> TrainConfig:
-    p = PARADIGMS[paradigm]
-    return replace(base, **sampling(setting, base.phantom_size), seed=seed, loss=p["loss"], loss_cfg=p.get("loss_cfg", {}),
-                   data=p.get("data", base.data))
+    return replace(base, **sampling(setting, base.phantom_size), seed=seed, **paradigm_fields(paradigm, PARADIGMS))
 
 
 def train_all(base: TrainConfig, args) -> dict[tuple[str, str, int], Path]:

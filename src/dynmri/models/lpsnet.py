@@ -94,12 +94,13 @@ def lipschitz(physics, x0: torch.Tensor, seed: int = 0) -> torch.Tensor:
 
     with torch.no_grad():
         d = physics.fourier_normal_mask() if isinstance(physics, MRIOperator) else None
+        compute = lambda: lipschitz_constant(normal_operator(physics), x0, d, seed=seed)  # noqa: E731
         if d is not None or not isinstance(physics, NonCartesianMRI) or physics.nufft.k.requires_grad:
-            return torch.as_tensor(lipschitz_constant(normal_operator(physics), x0, d, seed=seed))
+            return torch.as_tensor(compute())
         known = _POWER_ITERATIONS.setdefault(physics, {})
         key = (tuple(x0.shape), x0.dtype, x0.device, seed, physics.nufft.version)
         if key not in known:
-            known[key] = lipschitz_constant(normal_operator(physics), x0, None, seed=seed)
+            known[key] = compute()
         return torch.as_tensor(known[key])
 
 

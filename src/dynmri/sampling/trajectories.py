@@ -86,7 +86,7 @@ def matching_cartesian(accel: float, n: int) -> tuple[float, int]:
     (12.625, 64)
     """
     spokes = max(1, round(n / accel))
-    return nyquist_spokes(n) / spokes, n
+    return radial_acceleration(spokes, n), n
 
 
 def spokes_for(accel: float, n: int) -> int:
