@@ -82,7 +82,8 @@ def test_resume_refuses_other_changes_with_the_keys_that_differ(tmp_path):
 def test_history_validation_and_loading(tmp_path):
     out = train(TINY, tmp_path / "r", progress=False)
     row = out["history"][-1]
-    assert {"train_loss", "val_holdout_nmse", "val_psnr", "lr", "frames_per_second"} <= set(row)
+    assert {"train_loss", "val_holdout_nmse", "val_psnr", "lr", "frames_per_second", "peak_rss_mb"} <= set(row)
+    assert 10 < row["peak_rss_mb"] < 64 * 2**10  # MiB: a process that imported torch, and no KiB/bytes mix-up
     assert 0 < row["val_holdout_nmse"] < 2
     model, cfg = load_trained(tmp_path / "r")
     assert cfg.model == "crnn" and sum(p.numel() for p in model.parameters()) > 0

@@ -98,3 +98,30 @@ def full_precision(device):
     import torch
 
     return torch.autocast(torch.device(device).type, enabled=False)
+
+
+def peak_memory_mb(device) -> dict:
+    """The peak memory so far, in MiB: ``peak_rss_mb``, the process's resident set (``getrusage``;
+    absent where the platform has no ``resource`` module), and on a CUDA ``device``
+    ``peak_cuda_mb``, the most memory torch allocated on it. Both count the whole process, so for
+    one run per process they are that run's peaks.
+
+    >>> import torch
+    >>> peak_memory_mb(torch.device("cpu"))["peak_rss_mb"] > 0
+    True
+    """
+    import sys
+
+    import torch
+
+    out = {}
+    try:
+        import resource
+    except ImportError:  # Windows
+        resource = None
+    if resource is not None:
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+        out["peak_rss_mb"] = rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+    if torch.device(device).type == "cuda":
+        out["peak_cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return out

@@ -14,7 +14,8 @@ window's sampled lines (per frame) is hidden from the network, which sees the re
 used to select ``best.pt``. PSNR/SSIM against the ground truth are logged only when the
 data has it (all simulated sources do), as a diagnostic.
 
-A run folder holds ``config.json``, ``metrics.csv``, ``curves.png``, ``checkpoint.pt`` (every
+A run folder holds ``config.json``, ``metrics.csv`` (per epoch: losses, validation, learning rate, seconds,
+frames/s and the peak memory so far, :func:`dynmri.devices.peak_memory_mb`), ``curves.png``, ``checkpoint.pt`` (every
 epoch, written atomically: model, optimiser, scheduler, every random generator) and
 ``best.pt``. ``resume=True`` continues from ``checkpoint.pt`` and gives the same weights as
 an uninterrupted run. A NaN or Inf loss stops training with a clear error and leaves the last
@@ -385,6 +386,8 @@ def _train_epoch(run: _Run, epoch: int, step: int, progress: bool, fail_at_step:
     """One pass over a fresh permutation of the training windows; returns the log row and the step."""
     from tqdm.auto import tqdm
 
+    from dynmri.devices import peak_memory_mb
+
     cfg = run.cfg
     batches = _epoch_batches(run, epoch)
     loader = _loader(run, batches)
@@ -401,7 +404,8 @@ def _train_epoch(run: _Run, epoch: int, step: int, progress: bool, fail_at_step:
     bar.close()
     run.sched.step()
     secs = time.perf_counter() - t0
-    row = {"epoch": epoch + 1, "train_loss": total / max(len(batches), 1), "lr": run.opt.param_groups[0]["lr"], "seconds": secs, "frames_per_second": frames / secs}
+    row = {"epoch": epoch + 1, "train_loss": total / max(len(batches), 1), "lr": run.opt.param_groups[0]["lr"], "seconds": secs, "frames_per_second": frames / secs,
+           **peak_memory_mb(run.device)}
     return row, step
 
 
