@@ -9,7 +9,7 @@ Usage::
     python benchmarks/zoo_study.py --out runs/zoo [--models unet dual-unet-resnet3d]
         [--paradigms supervised-l1 supervised-l2 ddei] [--protocols vd5 gaussian8] [--seeds 0]
         [--epochs N] [--steps-per-epoch N] [--data DIR] [--accel 4 8 16] [--auto-tune holdout]
-        [--train-only | --eval-only]
+        [--train-only | --eval-only | --summary]
     python benchmarks/zoo_study.py --out runs/lpsnet --models lps-net --protocols gaussian8 \
         --paradigms ddei ddei-compose ei-rotate ssdu mc supervised-l2 --seeds 0 1 --accel 4 8 16 --auto-tune holdout
 
@@ -19,11 +19,14 @@ script overrides only ``loss`` and ``loss_cfg`` (``_paradigms.py``), ``accel``, 
 runs from their checkpoints. The evaluation is ``dynmri benchmark`` (:func:`run_benchmark`) per
 protocol, on that protocol's mask at its acceleration (or ``--accel``), with zero-filled and
 ``lps`` (and ``--auto-tune``'s ground-truth-free rows), into ``OUT/PROTOCOL/benchmark``.
+``--summary`` prints, per run, the epochs done, the training time (the sum of the epochs' seconds),
+the peak memory ``metrics.csv`` recorded and the last epoch's validation PSNR, and trains nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 import time
 from dataclasses import replace
@@ -51,6 +54,21 @@ def run_config(args, model: str, protocol: str, paradigm: str, seed: int) -> Tra
     return replace(base, seed=seed, **PROTOCOLS[protocol], **paradigm_fields(paradigm)).validate()
 
 
+def run_summary(runs: list[Path]) -> str:
+    """A markdown table of the runs' training logs (``metrics.csv``): epochs, minutes, peak memory, validation."""
+    lines = ["| run | epochs | training (min) | peak RSS (GB) | val PSNR, last epoch (dB) |", "|---|---|---|---|---|"]
+    for r in runs:
+        if not (r / "metrics.csv").exists():
+            lines.append(f"| {r.name} | 0 | - | - | - |")
+            continue
+        rows = list(csv.DictReader((r / "metrics.csv").open()))
+        peaks = [float(x["peak_rss_mb"]) for x in rows if x.get("peak_rss_mb")]
+        peak = f"{max(peaks) / 1024:.2f}" if peaks else "-"
+        lines.append(f"| {r.name} | {rows[-1]['epoch']} | {sum(float(x['seconds']) for x in rows) / 60:.0f} | {peak} | "
+                     f"{float(rows[-1]['val_psnr']):.2f} |")
+    return "\n".join(lines)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
@@ -66,6 +84,7 @@ def main():
     p.add_argument("--auto-tune", choices=["holdout", "discrepancy"], help="also the classical methods tuned without ground truth")
     p.add_argument("--eval-only", action="store_true")
     p.add_argument("--train-only", action="store_true")
+    p.add_argument("--summary", action="store_true", help="print the runs' training time, memory and validation; train nothing")
     args = p.parse_args()
     torch.set_num_threads(1)
     from dynmri.eval.benchmark import run_benchmark
@@ -79,12 +98,15 @@ def main():
                     cfg = run_config(args, model, protocol, paradigm, seed)  # every config checked before training
                     run_dir = args.out / protocol / f"{model}-{paradigm}-seed{seed}"
                     runs.append(run_dir)
-                    if args.eval_only:
+                    if args.eval_only or args.summary:
                         continue
                     t0 = time.perf_counter()
                     print(f"training {protocol} {model} {paradigm} seed {seed} -> {run_dir}", flush=True)
                     train(cfg, run_dir, resume=(run_dir / "checkpoint.pt").exists(), progress=False)
                     print(f"  done in {time.perf_counter() - t0:.0f} s", flush=True)
+        if args.summary:
+            print(f"{protocol}:\n{run_summary(runs)}", flush=True)
+            continue
         if args.train_only:
             continue
         done = tuple(str(r) for r in runs if (r / "checkpoint.pt").exists())
