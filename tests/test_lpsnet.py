@@ -16,19 +16,20 @@ def _problem(**kw):
     return y.double(), acquisition_physics(acq, mask, maps, "cpu")
 
 
-@pytest.mark.parametrize("kw", [{}, {"coils": 4}, {"trajectory": "radial-golden"}], ids=["single-coil", "multi-coil", "radial"])
-def test_untrained_lps_net_is_lps_at_k_iterations(kw):
+@pytest.mark.parametrize("kw,net_kw", [({}, {}), ({"coils": 4}, {}), ({"trajectory": "radial-golden"}, {}), ({}, {"bands": 3, "ranks": 4})],
+                         ids=["single-coil", "multi-coil", "radial", "bands-ranks"])
+def test_untrained_lps_net_is_lps_at_k_iterations(kw, net_kw):
     y, physics = _problem(**kw)
     ref = low_rank_plus_sparse(y, physics, config=CSConfig(n_iter=6, tol=0.0))
     with torch.no_grad():
-        x = get_model("lps-net", iterations=6)(y, physics)
+        x = get_model("lps-net", iterations=6, **net_kw)(y, physics)
     # the same arithmetic in float64 (coil maps and the NUFFT stay single precision inside the operator)
     assert float((x - ref).abs().max() / ref.abs().max()) < 1e-6
 
 
 def test_lps_net_gradients_reach_every_weight():
     y, physics = _problem()
-    net = get_model("lps-net", iterations=3, correction=True, channels=4).double()
+    net = get_model("lps-net", iterations=3, correction=True, channels=4, bands=3, ranks=2).double()
     net(y, physics).pow(2).sum().backward()
     for name, p in net.named_parameters():
         if name.startswith("log_"):
@@ -41,8 +42,18 @@ def test_lps_net_gradients_reach_every_weight():
 def test_lps_net_rejects_bad_options():
     from dynmri.errors import ParameterError
 
-    with pytest.raises(ParameterError):
-        get_model("lps-net", iterations=0)
+    for bad in ({"iterations": 0}, {"bands": 0}, {"ranks": 0}):
+        with pytest.raises(ParameterError):
+            get_model("lps-net", **bad)
+
+
+def test_band_weights_interpolate_over_the_absolute_frequency():
+    from dynmri.models.lpsnet import band_weights
+
+    log_w = torch.tensor([0.0, 2.0], dtype=torch.float64).log1p()  # weights 1 at f = 0, 3 at |f| = 1/2
+    w = band_weights(log_w, 4)  # fftfreq(4) = 0, 1/4, -1/2, -1/4
+    assert torch.allclose(w, torch.tensor([1.0, 3.0**0.5, 3.0, 3.0**0.5], dtype=torch.float64))
+    assert band_weights(torch.zeros(5, dtype=torch.float64), 7).eq(1).all()  # any T, odd too
 
 
 def test_untrained_lps_crnn_is_lps_net_then_data_consistency():

@@ -15,7 +15,7 @@ SMALL = {
     "unet": {"chans": 4, "pools": 2},
     "cascade": {"backbone": "unet", "n": 2, "chans": 4, "pools": 2},
     "dual-unet-resnet3d": {"frames": T, "chans": 4, "res_ch": 2, "res_blocks": 1},
-    "lps-net": {"iterations": 2, "correction": True, "channels": 4},
+    "lps-net": {"iterations": 2, "correction": True, "channels": 4, "bands": 2, "ranks": 2},
     "lps-crnn": {"iterations": 2, "channels": 4, "cascades": 1},
 }
 STARTS_AS_LPS = {"lps-net", "lps-crnn"}  # the unrolled classical method (tests/test_lpsnet.py), not A^H y

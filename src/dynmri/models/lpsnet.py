@@ -55,28 +55,34 @@ def casorati(x: torch.Tensor) -> torch.Tensor:
     return torch.complex(x[:, 0], x[:, 1]).reshape(B, T, H * W)
 
 
-def svt(x: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+def svt(x: torch.Tensor, lam: torch.Tensor, rank_weights: torch.Tensor | None = None) -> torch.Tensor:
     r"""Singular-value thresholding of the Casorati matrix :math:`X` (``T x HW``), differentiable
     in ``x`` and ``lam`` (a scalar or one value per batch item), through the ``T x T`` Gram matrix:
     :math:`X X^H = V \operatorname{diag}(\sigma^2) V^H` gives
     :math:`\mathrm{SVT}_\lambda(X) = V \operatorname{diag}\big((\sigma - \lambda)_+ / \sigma\big) V^H X`.
     The same values as the SVD (to rounding) and about its cost (``benchmarks/lpsnet_svt.py``);
-    zero singular values get a zero, not a NaN, gradient."""
+    zero singular values get a zero, not a NaN, gradient. ``rank_weights`` (``R`` values) scale the
+    threshold of the ``r``-th largest singular value by ``w_min(r, R-1)`` (a learned, weighted SVT)."""
     B, _, T, H, W = x.shape
     X = casorati(x)  # (B, T, HW)
     e, V = torch.linalg.eigh(X @ X.mH)
     sigma = e.clamp(min=torch.finfo(e.dtype).tiny).sqrt()
     lam = lam.reshape(-1, 1).to(sigma.dtype)
+    if rank_weights is not None:  # eigh sorts ascending: column j holds the (T-1-j)-th largest
+        rank = (T - 1 - torch.arange(T, device=x.device)).clamp(max=rank_weights.numel() - 1)
+        lam = lam * rank_weights.to(sigma.dtype)[rank]
     f = torch.where(sigma > lam, 1 - lam / sigma, torch.zeros_like(sigma))
     z = ((V * f.unsqueeze(-2).to(V.dtype)) @ (V.mH @ X)).reshape(B, T, H, W)
     return torch.stack((z.real, z.imag), dim=1)
 
 
 def soft(c: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
-    """Complex soft-thresholding of ``(B, 2, ...)`` with a threshold per batch item; the modulus is
-    clamped *before* the square root, so that zero coefficients get a zero (not NaN) gradient."""
+    """Complex soft-thresholding of ``(B, 2, ...)`` with a threshold per batch item (or any
+    ``lam`` of ``c``'s rank that broadcasts to it); the modulus is clamped *before* the square root,
+    so that zero coefficients get a zero (not NaN) gradient."""
     mag = c.pow(2).sum(1, keepdim=True).clamp(min=torch.finfo(c.dtype).tiny).sqrt()
-    lam = lam.reshape(-1, *([1] * (c.ndim - 1)))
+    if lam.ndim != c.ndim:  # one threshold per batch item, else already broadcastable
+        lam = lam.reshape(-1, *([1] * (c.ndim - 1)))
     return c * torch.clamp(1 - lam / mag, min=0)
 
 
@@ -117,20 +123,39 @@ class SparseCorrection(nn.Module):
         return s + batch_to_frames(self.net(frames_to_batch(s)), s.shape[2])
 
 
+def band_weights(log_w: torch.Tensor, T: int) -> torch.Tensor:
+    r"""Per temporal frequency weights ``(T,)`` from ``log_w`` (``(n,)``, ``n >= 2``): the log-weights
+    sit at ``n`` equally spaced points of the absolute normalised frequency :math:`|f| \in [0, 1/2]`
+    and are interpolated linearly, so one network serves any number of frames ``T``
+    (``torch.fft.fftfreq`` order, as :class:`~dynmri.optim.linops.TemporalFourier`)."""
+    pos = torch.fft.fftfreq(T, dtype=log_w.dtype, device=log_w.device).abs() * 2 * (log_w.numel() - 1)
+    lo = pos.floor().long().clamp(max=log_w.numel() - 2)
+    return torch.exp(torch.lerp(log_w[lo], log_w[lo + 1], pos - lo))
+
+
 class LPSNet(nn.Module):
-    """Unrolled low rank + sparse with learned per-iteration weights (see the module doc)."""
+    r"""Unrolled low rank + sparse with learned per-iteration weights (see the module doc).
+
+    ``bands > 1``: the sparsity threshold of iteration ``k`` also varies with the temporal frequency,
+    :math:`\lambda_{S,k}(f) = \lambda_{S,k}\, w_k(|f|)` (:func:`band_weights`, ``bands`` learned
+    log-weights per iteration); ``ranks > 1``: the singular-value threshold of the ``r``-th largest
+    singular value is :math:`\lambda_{L,k}\, v_{k,\min(r, R-1)}` (``ranks`` learned log-weights per
+    iteration). Both start at weight 1, so the untrained network is still ``lps``."""
 
     def __init__(self, iterations: int = 12, lam_l: float = 3e-3, lam_s: float = 1e-3, learn_steps: bool = True,
-                 correction: bool = False, channels: int = 16):
+                 correction: bool = False, channels: int = 16, bands: int = 1, ranks: int = 1):
         super().__init__()
-        if iterations < 1 or lam_l <= 0 or lam_s <= 0:
+        if iterations < 1 or lam_l <= 0 or lam_s <= 0 or bands < 1 or ranks < 1:
             from dynmri.errors import ParameterError
 
-            raise ParameterError("lps-net needs iterations >= 1 and lam_l, lam_s > 0")
+            raise ParameterError("lps-net needs iterations >= 1, lam_l, lam_s > 0 and bands, ranks >= 1")
         self.log_lam_l = nn.Parameter(torch.full((iterations,), math.log(lam_l), dtype=torch.float64))
         self.log_lam_s = nn.Parameter(torch.full((iterations,), math.log(lam_s), dtype=torch.float64))
         self.log_step = nn.Parameter(torch.zeros(iterations, dtype=torch.float64), requires_grad=learn_steps)
         self.correction = nn.ModuleList(SparseCorrection(channels) for _ in range(iterations)) if correction else None
+        # present only when asked for, so that checkpoints of the plain network load unchanged
+        self.log_bands = nn.Parameter(torch.zeros(iterations, bands, dtype=torch.float64)) if bands > 1 else None
+        self.log_ranks = nn.Parameter(torch.zeros(iterations, ranks, dtype=torch.float64)) if ranks > 1 else None
 
     @property
     def iterations(self) -> int:
@@ -150,11 +175,16 @@ class LPSNet(nn.Module):
         base = 1.0 / (2 * lipschitz(physics, x0).to(torch.float64))
         normal = normal_operator(physics)
         L, S, zL, zS, t = x0, torch.zeros_like(x0), x0, torch.zeros_like(x0), 1.0
+        T = x0.shape[2]
         for k in range(self.iterations):
             step = base * torch.exp(self.log_step[k])
             g = normal(zL + zS) - x0
-            L_new = svt(zL - step.to(x0.dtype) * g, (step * torch.exp(self.log_lam_l[k]) * scale_l).to(x0.dtype))
-            S_new = Ft.A_adjoint(soft(Ft.A(zS - step.to(x0.dtype) * g), (step * torch.exp(self.log_lam_s[k]) * scale_s).to(x0.dtype)))
+            ranks = None if self.log_ranks is None else torch.exp(self.log_ranks[k])
+            L_new = svt(zL - step.to(x0.dtype) * g, (step * torch.exp(self.log_lam_l[k]) * scale_l).to(x0.dtype), ranks)
+            lam_s = (step * torch.exp(self.log_lam_s[k]) * scale_s).to(x0.dtype)
+            if self.log_bands is not None:
+                lam_s = lam_s.reshape(B, 1, 1, *([1] * (x0.ndim - 3))) * band_weights(self.log_bands[k], T).to(x0.dtype).reshape(1, 1, T, *([1] * (x0.ndim - 3)))
+            S_new = Ft.A_adjoint(soft(Ft.A(zS - step.to(x0.dtype) * g), lam_s))
             if self.correction is not None:
                 S_new = self.correction[k](S_new)
             t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
@@ -166,6 +196,6 @@ class LPSNet(nn.Module):
 
 @MODELS.register("lps-net")
 def lps_net(iterations: int = 12, lam_l: float = 3e-3, lam_s: float = 1e-3, learn_steps: bool = True,
-            correction: bool = False, channels: int = 16) -> LPSNet:
+            correction: bool = False, channels: int = 16, bands: int = 1, ranks: int = 1) -> LPSNet:
     """LPS unrolled for ``iterations`` FISTA steps (:class:`LPSNet`)."""
-    return LPSNet(iterations, lam_l, lam_s, learn_steps, correction, channels)
+    return LPSNet(iterations, lam_l, lam_s, learn_steps, correction, channels, bands, ranks)
