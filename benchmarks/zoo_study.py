@@ -55,17 +55,21 @@ def run_config(args, model: str, protocol: str, paradigm: str, seed: int) -> Tra
 
 
 def run_summary(runs: list[Path]) -> str:
-    """A markdown table of the runs' training logs (``metrics.csv``): epochs, minutes, peak memory, validation."""
-    lines = ["| run | epochs | training (min) | peak RSS (GB) | val PSNR, last epoch (dB) |", "|---|---|---|---|---|"]
+    """A markdown table of the runs' training logs (``metrics.csv``): epochs, minutes, peak memory (of the
+    training process so far: one process trains every run of an invocation), last validation PSNR."""
+    lines = ["| run | epochs | training (min) | peak RSS of the process (GiB) | val PSNR, last epoch (dB) |", "|---|---|---|---|---|"]
     for r in runs:
-        if not (r / "metrics.csv").exists():
+        rows = []
+        if (r / "metrics.csv").exists():
+            with (r / "metrics.csv").open() as f:
+                rows = list(csv.DictReader(f))
+        if not rows:
             lines.append(f"| {r.name} | 0 | - | - | - |")
             continue
-        rows = list(csv.DictReader((r / "metrics.csv").open()))
         peaks = [float(x["peak_rss_mb"]) for x in rows if x.get("peak_rss_mb")]
-        peak = f"{max(peaks) / 1024:.2f}" if peaks else "-"
-        lines.append(f"| {r.name} | {rows[-1]['epoch']} | {sum(float(x['seconds']) for x in rows) / 60:.0f} | {peak} | "
-                     f"{float(rows[-1]['val_psnr']):.2f} |")
+        val = rows[-1].get("val_psnr")
+        lines.append(f"| {r.name} | {rows[-1]['epoch']} | {sum(float(x['seconds']) for x in rows) / 60:.0f} | "
+                     f"{f'{max(peaks) / 1024:.2f}' if peaks else '-'} | {f'{float(val):.2f}' if val else '-'} |")
     return "\n".join(lines)
 
 

@@ -103,8 +103,9 @@ def full_precision(device):
 def peak_memory_mb(device) -> dict:
     """The peak memory so far, in MiB: ``peak_rss_mb``, the process's resident set (``getrusage``;
     absent where the platform has no ``resource`` module), and on a CUDA ``device``
-    ``peak_cuda_mb``, the most memory torch allocated on it. Both count the whole process, so for
-    one run per process they are that run's peaks.
+    ``peak_cuda_mb``, the most memory torch allocated on it (training resets it at the start of a
+    run). The RSS counts the whole process (not data-loading worker processes), so it is a run's
+    peak only when the process runs one; under torchrun both are this rank's figures.
 
     >>> import torch
     >>> peak_memory_mb(torch.device("cpu"))["peak_rss_mb"] > 0

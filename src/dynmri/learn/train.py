@@ -206,6 +206,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, resume: bool = False, progre
     device = parallel.training_device(cfg.device)
     with parallel.session(device) as ctx, contextlib.ExitStack() as stack:
         run = _start(cfg, run_dir, resume, device, ctx, stack)
+        if device.type == "cuda":  # this run's peak (peak_cuda_mb), not an earlier one's in the same process
+            torch.cuda.reset_peak_memory_stats(device)
         _train_epochs(run, progress, fail_at_step)
     return {"history": run.history, "best": run.best}
 
