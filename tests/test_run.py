@@ -170,8 +170,9 @@ def test_run_grid_rows_curves_and_extra_columns():
     assert len(res.curves[8.0]["lps"]) == 4 and res.rows[1]["psnr"] > res.rows[0]["psnr"]
     with pytest.raises(ParameterError, match="unknown methods"):
         method_entries(["magic"])
-    labels = [e.label for e in network_entries(["crnn-ddei-sunnybrook-8x", "crnn-ddei-sunnybrook-8x"])]
-    assert labels == ["crnn-ddei group=compose", "crnn-ddei group=compose (crnn-ddei-sunnybrook-8x)"]
+    nets = network_entries(["crnn-ddei-sunnybrook-8x", "crnn-ddei-sunnybrook-8x"])
+    assert [e.label for e in nets] == ["crnn-ddei group=compose", "crnn-ddei group=compose (crnn-ddei-sunnybrook-8x)"]
+    assert nets[0].extra == {"network": "crnn-ddei-sunnybrook-8x"}  # the spec travels to the rows
 
 
 def test_report_tables_and_writers(tmp_path):

@@ -105,14 +105,15 @@ def network_label(spec: str) -> str:
 
 def network_entries(specs: Iterable[str], taken: Iterable[str] = ()) -> list[Entry]:
     """Entries of trained networks (run folders, ``.pt`` files or shipped names), labelled by
-    :func:`network_label`; a label already ``taken`` gets its spec appended, ``"label (spec)"``."""
+    :func:`network_label`; a label already ``taken`` gets its spec appended, ``"label (spec)"``.
+    Their rows carry the spec in a ``network`` column (results.json/.csv)."""
     taken, entries = list(taken), []
     for spec in specs:
         label = network_label(spec)
         if label in taken:
             label += f" ({spec})"
         taken.append(label)
-        entries.append(Entry(label, network_method(spec)))
+        entries.append(Entry(label, network_method(spec), extra={"network": spec}))
     return entries
 
 
