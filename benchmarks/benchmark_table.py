@@ -7,7 +7,8 @@ Usage::
         --results vd5=bench-out/v/results.json [--fps gaussian:8] [--out table.md]
 
 A row is a method label, or for networks the ``network`` spec with ``seed<N>`` replaced by
-``seed*`` (run folders ``...-seed0``, ``...-seed1`` are one row). Cells are PSNR in dB (mean over the
+``seed*`` (run folders ``...-seed0``, ``...-seed1`` are one row). A tag given twice joins the rows of
+both files (benchmarks run in parts); a method in both counts once. Cells are PSNR in dB (mean over the
 test frames, as the benchmark reports; for several seeds the mean of the seeds' values, then the
 values). Nothing is recomputed: every number comes from the ``results.json`` files.
 """
@@ -32,7 +33,12 @@ def build_table(results: dict[str, list[dict]], fps: tuple[str, float] | None = 
     groups: dict[str, dict] = {}
     for tag, rows in results.items():
         for r in rows:
-            g = groups.setdefault(row_key(r), {"label": SEED.sub("seed*", r["method"]), "cells": {}, "fps": []})
+            g = groups.setdefault(row_key(r), {"label": SEED.sub("seed*", r["method"]), "cells": {}, "fps": [], "seen": set()})
+            # one value per run: a method in two results files of one tag (e.g. zero-filled) counts once
+            run = r.get("network", r["method"])
+            if (run, tag, r["accel"]) in g["seen"]:
+                continue
+            g["seen"].add((run, tag, r["accel"]))
             g["cells"].setdefault((tag, r["accel"]), []).append(r["psnr"])
             if fps and (tag, r["accel"]) == fps:
                 g["fps"].append(r["frames_per_second"])
@@ -60,9 +66,9 @@ def main():
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     results = {}
-    for item in args.results:
+    for item in args.results:  # a tag given twice: the rows of both files
         tag, _, path = item.partition("=")
-        results[tag] = json.loads(Path(path).read_text())["rows"]
+        results.setdefault(tag, []).extend(json.loads(Path(path).read_text())["rows"])
     fps = None
     if args.fps:
         tag, _, accel = args.fps.partition(":")
