@@ -7,7 +7,7 @@ Usage::
         --results vd5=bench-out/v/results.json [--fps gaussian:8] [--out table.md]
 
 A row is a method label, or for networks the ``network`` spec with ``seed<N>`` replaced by
-``seed*`` (run folders ``...-seed0``, ``...-seed1`` are one row). A tag given twice joins the rows of
+``seed*`` (run folders ``...-seed0``, ``...-seed1`` are one row), shown as ``label (spec)``. A tag given twice joins the rows of
 both files (benchmarks run in parts); a method in both counts once. Cells are PSNR in dB (mean over the
 test frames, as the benchmark reports; for several seeds the mean of the seeds' values, then the
 values). Nothing is recomputed: every number comes from the ``results.json`` files.
@@ -33,7 +33,10 @@ def build_table(results: dict[str, list[dict]], fps: tuple[str, float] | None = 
     groups: dict[str, dict] = {}
     for tag, rows in results.items():
         for r in rows:
-            g = groups.setdefault(row_key(r), {"label": SEED.sub("seed*", r["method"]), "cells": {}, "fps": [], "seen": set()})
+            key = row_key(r)
+            # a network is named by its label and its spec: two runs of one model and loss stay apart
+            label = f"{r['method'].split(' (')[0]} ({key})" if "network" in r else r["method"]
+            g = groups.setdefault(key, {"label": label, "cells": {}, "fps": [], "seen": set()})
             # one value per run: a method in two results files of one tag (e.g. zero-filled) counts once
             run = r.get("network", r["method"])
             if (run, tag, r["accel"]) in g["seen"]:

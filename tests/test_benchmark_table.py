@@ -16,4 +16,4 @@ def test_seeds_share_a_row_and_every_cell_comes_from_the_results():
     lines = benchmark_table.build_table({"g": g + g[:1], "v": v}, fps=("g", 8.0)).splitlines()  # lps twice: counted once
     assert lines[0] == "| method | g 8x | v 5x | frames/s (g 8x) |"
     assert lines[2] == "| lps | 36.00 | 38.00 | 5.0 |"
-    assert lines[3] == "| net-ddei | 35.50 (35.00 / 36.00) | - | 45.0 |" and len(lines) == 4
+    assert lines[3] == "| net-ddei (runs/net-seed*) | 35.50 (35.00 / 36.00) | - | 45.0 |" and len(lines) == 4
