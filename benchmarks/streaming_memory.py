@@ -44,13 +44,13 @@ def _write_source(folder: Path, n: int, frames: int, size: int) -> Path:
 
 def _case(data: str, stream: bool) -> dict:
     """Train one epoch (in this process) and return peak RSS (MB) and seconds."""
-    import resource
     import tempfile
 
     import torch
 
     torch.set_num_threads(1)
     from dynmri.config import TrainConfig
+    from dynmri.devices import peak_memory_mb
     from dynmri.learn.train import train
 
     cfg = TrainConfig(data=data, stream=stream, model="crnn", model_cfg={"channels": 4, "cascades": 1}, loss="ddei", window=4,
@@ -58,7 +58,7 @@ def _case(data: str, stream: bool) -> dict:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
         train(cfg, Path(out) / "run", progress=False)
-    return {"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "seconds": time.perf_counter() - t0}
+    return {"peak_mb": peak_memory_mb("cpu")["peak_rss_mb"], "seconds": time.perf_counter() - t0}
 
 
 def _run(data: Path, stream: bool) -> dict:

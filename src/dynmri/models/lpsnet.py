@@ -183,7 +183,7 @@ class LPSNet(nn.Module):
             L_new = svt(zL - step.to(x0.dtype) * g, (step * torch.exp(self.log_lam_l[k]) * scale_l).to(x0.dtype), ranks)
             lam_s = (step * torch.exp(self.log_lam_s[k]) * scale_s).to(x0.dtype)
             if self.log_bands is not None:
-                lam_s = lam_s.reshape(B, 1, 1, *([1] * (x0.ndim - 3))) * band_weights(self.log_bands[k], T).to(x0.dtype).reshape(1, 1, T, *([1] * (x0.ndim - 3)))
+                lam_s = lam_s.reshape(B, 1, 1, 1, 1) * band_weights(self.log_bands[k], T).to(x0.dtype).reshape(1, 1, T, 1, 1)
             S_new = Ft.A_adjoint(soft(Ft.A(zS - step.to(x0.dtype) * g), lam_s))
             if self.correction is not None:
                 S_new = self.correction[k](S_new)
