@@ -51,7 +51,7 @@ def test_train_config_asdict_structure_is_unchanged():
     assert list(d) == ["data", "model", "model_cfg", "loss", "loss_cfg", "accel", "mask", "window", "stride", "crop", "epochs",
                        "batch_size", "lr", "lr_min", "schedule", "step_size", "gamma", "grad_clip", "seed", "val_fraction",
                        "holdout", "steps_per_epoch", "n_phantoms", "phantom_frames", "phantom_size",
-                       "device", "precision", "workers", "coils", "snr", "trajectory", "stream", "n_samples"]  # new fields: appended only
+                       "device", "precision", "workers", "coils", "snr", "trajectory", "stream", "n_samples", "accel_mix"]  # new fields: appended only
     assert d["model_cfg"] == {"channels": 16, "cascades": 3} and d["loss_cfg"] == {}
 
 

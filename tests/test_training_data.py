@@ -42,6 +42,32 @@ def test_training_draws_depend_on_seed_epoch_and_item_only():
     assert not hasattr(ds, "_draws")  # no per-access counter: workers and ranks draw alike
 
 
+def test_accel_mix_draws_each_training_mask_at_one_of_its_accelerations():
+    """Mixed-acceleration training: each (epoch, item) mask samples 1/4 or 1/8 of the lines,
+    both occur, a twin dataset draws the same, and validation stays at ``accel``."""
+    cfg = TrainConfig(**(TINY | {"phantom_size": 32}), accel=16.0, accel_mix=[4.0, 8.0]).validate()
+    tr, val = training_datasets(cfg)
+    rates = set()
+    for epoch in range(3):
+        tr.set_epoch(epoch)
+        rates |= {round(1 / tr.sampling(i).float().mean().item()) for i in range(len(tr))}
+    assert rates == {4, 8}
+    assert {round(1 / val.sampling(i).float().mean().item()) for i in range(len(val))} == {16}
+    twin = pickle.loads(pickle.dumps(tr))
+    assert all(torch.equal(tr.sampling(i), twin.sampling(i)) for i in range(len(tr)))
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"accel_mix": []}, "accel_mix needs at least one acceleration"),
+    ({"accel_mix": [4.0], "trajectory": "radial-golden"}, "accel_mix needs .* Cartesian masks"),
+    ({"accel_mix": [4.0, 1.0]}, "acceleration must be > 1, got 1.0"),
+    ({"accel_mix": ["8"]}, r"accel_mix must be"),
+])
+def test_bad_accel_mix_is_refused(changes, match):
+    with pytest.raises(ParameterError, match=match):
+        TrainConfig(**changes).validate()
+
+
 def test_dataloader_workers_draw_what_the_main_process_draws():
     tr, _ = training_datasets(TrainConfig(**TINY))
     tr.set_epoch(2)

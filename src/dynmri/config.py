@@ -299,6 +299,7 @@ class TrainConfig:
     trajectory: str | None = None  # None: Cartesian masks; radial-golden etc.: NUFFT physics
     stream: bool = False  # read one window at a time from disk instead of loading the source
     n_samples: int | None = None  # samples per spoke/interleave of a trajectory (default: 2x readout, as radial)
+    accel_mix: list[float] | None = None  # training masks at these accelerations, one per item and epoch (validation: accel)
 
     def validate(self) -> TrainConfig:
         """Types, ranges, and ``model_cfg`` / ``loss_cfg`` against the registered builder's options."""
@@ -318,6 +319,12 @@ class TrainConfig:
     def _check_ranges(self) -> None:
         """The ranges beyond the basic ones of :meth:`validate`."""
         _check_accel(self.accel)
+        if self.accel_mix is not None:
+            if not self.accel_mix or self.trajectory is not None:
+                raise ParameterError("accel_mix needs at least one acceleration and Cartesian masks (no trajectory), "
+                                     f"got {self.accel_mix!r} with trajectory {self.trajectory!r}")
+            for r in self.accel_mix:
+                _check_accel(r)
         _positive_finite(self, "lr", "gamma")
         _at_least(self, 1, "steps_per_epoch", "step_size", "n_phantoms")
         _at_least(self, 2, "n_samples")

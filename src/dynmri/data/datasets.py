@@ -20,7 +20,8 @@ dataset scaled by its peak magnitude and, when real, multiplied by the smooth ph
 Randomness, all from explicit seeds: validation/test item ``i`` always gets the mask seeded
 ``seed + i``; with ``fresh_masks`` (training) item ``i`` of epoch ``e`` (:meth:`~DynamicWindowDataset.set_epoch`)
 draws its mask and noise from ``SeedSequence((seed, e, i))``, so DataLoader workers and
-distributed ranks draw identically, whatever the order of access. A non-Cartesian window
+distributed ranks draw identically, whatever the order of access. With several accelerations
+(Cartesian only) item ``i`` samples at ``acceleration[mask seed % len(acceleration)]``. A non-Cartesian window
 starting at frame ``t0`` gets frames ``t0 .. t0 + T - 1`` of the named trajectory (the golden
 angle advances with the start frame); it is the same in every epoch.
 
@@ -71,11 +72,12 @@ class DynamicWindowDataset(torch.utils.data.Dataset):
     sampled entries, :math:`\sigma^2 = \overline{|y|^2}_{sampled} / 10^{SNR/10}`. ``trajectory``
     (a name of :data:`~dynmri.sampling.trajectories.TRAJECTORIES`) makes it non-Cartesian at
     ``acceleration`` with ``n_samples`` per spoke/interleave (default: the trajectory's own);
-    ``mask`` and ``center_lines`` are then unused.
+    ``mask`` and ``center_lines`` are then unused. A sequence of ``acceleration`` values mixes
+    them (Cartesian masks only): each item samples at one of them, chosen by its mask seed.
     """
 
     def __init__(self, videos, *, window: int = 12, stride: int | None = None, crop: tuple[int, int, int, int] | None = None,
-                 acceleration: float = 8, mask: str = "gaussian", center_lines: int | None = None, coil_maps: np.ndarray | None = None,
+                 acceleration: float | tuple[float, ...] = 8, mask: str = "gaussian", center_lines: int | None = None, coil_maps: np.ndarray | None = None,
                  coils: int = 1, snr: float | None = None, trajectory: str | None = None, seed: int = 0, fresh_masks: bool = False,
                  slices: list[int] | None = None, n_samples: int | None = None):
         self.store = _as_store(videos)
@@ -86,6 +88,9 @@ class DynamicWindowDataset(torch.utils.data.Dataset):
         self.crop, self.window = crop, window
         self.image_shape = tuple(np.empty(self.store.shape[-2:])[self._crop_slices()].shape)
         self.index = [(s, t) for s in range(len(self.slices)) for t in range(0, T - window + 1, stride or window)]
+        if not isinstance(acceleration, (int, float)) and (trajectory is not None or not acceleration):
+            raise ParameterError("several accelerations need Cartesian masks (and at least one value): trajectories of "
+                                 f"different accelerations have different spoke counts, got {acceleration!r}")
         self.mask_args = dict(kind=mask, acceleration=acceleration, center_lines=center_lines)
         self.seed, self.fresh_masks, self.epoch, self.snr = seed, fresh_masks, 0, snr
         self._set_coils(coil_maps, coils)
@@ -197,9 +202,9 @@ class DynamicWindowDataset(torch.utils.data.Dataset):
             return self._trajectory(self.index[i][1])
         from dynmri.sampling.masks import make_mask
 
-        m = self.mask_args
-        return make_mask(m["kind"], (self.window, *self.image_shape), m["acceleration"], center_lines=m["center_lines"],
-                         seed=self._seeds(i)[0])[0]
+        m, seed = self.mask_args, self._seeds(i)[0]
+        r = m["acceleration"] if isinstance(m["acceleration"], (int, float)) else m["acceleration"][seed % len(m["acceleration"])]
+        return make_mask(m["kind"], (self.window, *self.image_shape), r, center_lines=m["center_lines"], seed=seed)[0]
 
     def __getitem__(self, i: int):
         from dynmri._complex import np_to_channels

@@ -71,7 +71,8 @@ def training_datasets(cfg: TrainConfig):
     """``(train_ds, val_ds)`` of ``cfg`` (``val_ds`` None without validation slices).
 
     Training windows (stride ``cfg.stride``) get a fresh seeded mask (and noise) per epoch and
-    item; validation windows (stride ``cfg.window``) keep fixed ones. Items: ``(x, y, mask |
+    item (at one of ``cfg.accel_mix`` when given); validation windows (stride ``cfg.window``)
+    keep fixed ones at ``cfg.accel``. Items: ``(x, y, mask |
     trajectory[, maps])``. ``cfg.coils``, ``cfg.snr``, ``cfg.trajectory`` and ``cfg.stream``
     select multi-coil, noisy, non-Cartesian and streamed data.
     """
@@ -86,7 +87,8 @@ def training_datasets(cfg: TrainConfig):
         raise ParameterError(f"{cfg.data}: no training slices left after the test and validation splits")
     kw = dict(window=cfg.window, acceleration=cfg.accel, mask=cfg.mask, coils=cfg.coils, snr=cfg.snr, trajectory=cfg.trajectory,
               n_samples=cfg.n_samples)
-    train_ds = DynamicWindowDataset(store, slices=train, stride=cfg.stride, seed=cfg.seed, fresh_masks=True, **kw)
+    mixed = {} if cfg.accel_mix is None else {"acceleration": tuple(cfg.accel_mix)}
+    train_ds = DynamicWindowDataset(store, slices=train, stride=cfg.stride, seed=cfg.seed, fresh_masks=True, **(kw | mixed))
     val_ds = DynamicWindowDataset(store, slices=val, stride=cfg.window, seed=cfg.seed + 10_000, **kw) if val else None
     return train_ds, val_ds
 
