@@ -70,6 +70,49 @@ def test_untrained_lps_crnn_is_lps_net_then_data_consistency():
     assert net.crnn.out.weight.grad.abs().sum() > 0 and net.lps.log_lam_l.grad.abs().sum() > 0
 
 
+def _saved(tmp_path, model: str, **model_cfg):
+    """A weights file of an untrained-but-perturbed ``model`` (what ``load_trained`` reads)."""
+    from dataclasses import asdict
+
+    from dynmri.config import TrainConfig
+    from dynmri.models.weights import save_checkpoint
+
+    net = get_model(model, **model_cfg)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.01 * torch.arange(p.numel(), dtype=p.dtype).reshape(p.shape))
+    file = tmp_path / f"{model}.pt"
+    save_checkpoint(file, {"model": net.state_dict(), "config": asdict(TrainConfig(model=model, model_cfg=model_cfg))})
+    return file, net
+
+
+def test_lps_crnn_starts_from_trained_lps_weights_and_can_freeze_them(tmp_path):
+    """``lps_weights`` loads a trained LPS-Net into the hybrid's first stage; ``freeze_lps`` keeps
+    it fixed (no gradients, no autograd graph through it) while the cascades train."""
+    y, physics = _problem()
+    file, lps = _saved(tmp_path, "lps-net", iterations=3)
+    net = get_model("lps-crnn", iterations=3, channels=4, cascades=1, lps_weights=str(file), freeze_lps=True).double()
+    assert all(torch.equal(a, b.double()) for a, b in zip(net.lps.state_dict().values(), lps.state_dict().values(), strict=True))
+    net(y, physics).pow(2).sum().backward()
+    assert all(p.grad is None for p in net.lps.parameters()) and net.crnn.out.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        assert torch.allclose(net.lps(y, physics), lps.double()(y, physics), atol=1e-12)
+    trainable = get_model("lps-crnn", iterations=3, channels=4, cascades=1, lps_weights=str(file))
+    assert all(p.requires_grad for p in trainable.parameters())
+
+
+@pytest.mark.parametrize("model, cfg, iterations, match", [
+    ("lps-net", {"iterations": 3}, 4, "unrolls 3 iterations; set iterations: 3"),
+    ("crnn", {"channels": 4, "cascades": 1}, 3, "holds a CRNN, not an lps-net"),
+])
+def test_lps_crnn_refuses_weights_that_do_not_fit(tmp_path, model, cfg, iterations, match):
+    from dynmri.errors import ParameterError
+
+    file, _ = _saved(tmp_path, model, **cfg)
+    with pytest.raises(ParameterError, match=match):
+        get_model("lps-crnn", iterations=iterations, channels=4, cascades=1, lps_weights=str(file))
+
+
 def test_weighted_svt_thresholds_the_r_th_largest_singular_value_by_its_weight():
     from dynmri.models.lpsnet import casorati, svt
 

@@ -8,7 +8,10 @@ consistency after each cascade),
 .. math:: x = \mathrm{CRNN}_{\theta}\big(\mathrm{LPSNet}_{\lambda}(y, A), y, A\big).
 
 The CRNN's output layer starts at zero, so before training the hybrid is LPS-Net followed by
-data consistency. LPS-Net alone has 72 parameters (24 iterations): it cannot learn what its
+data consistency. ``lps_weights`` (a shipped name, a run folder or a ``.pt`` file of an ``lps-net``)
+starts the LPS stage from trained weights; ``freeze_lps`` then keeps it fixed and runs it without
+autograd (a pre-processor: training updates and differentiates the cascades only, at the cost of
+an LPS-Net forward pass, not its backward). LPS-Net alone has 72 parameters (24 iterations): it cannot learn what its
 prior does not hold, for better (no hallucination) and worse (no learned motion model); the
 cascades add that capacity (docs/realtime.md measures what it does with gated targets).
 
@@ -28,6 +31,7 @@ torch.Size([1, 2, 4, 16, 16])
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from dynmri.models.base import MODELS
@@ -39,17 +43,36 @@ class LPSCRNN(nn.Module):
     """LPS-Net, then CRNN cascades from its estimate (see the module doc)."""
 
     def __init__(self, iterations: int = 24, lam_l: float = 3e-3, lam_s: float = 1e-3, channels: int = 16, cascades: int = 2,
-                 layers: int = 5):
+                 layers: int = 5, lps_weights: str | None = None, freeze_lps: bool = False):
         super().__init__()
-        self.lps = LPSNet(iterations, lam_l, lam_s)
+        self.lps = LPSNet(iterations, lam_l, lam_s) if lps_weights is None else _trained_lps(lps_weights, iterations)
         self.crnn = CRNN(channels=channels, cascades=cascades, layers=layers)
+        self.freeze_lps = freeze_lps
+        self.lps.requires_grad_(not freeze_lps)
 
     def forward(self, y, physics):
-        return self.crnn.refine(self.lps(y, physics), y, physics)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_lps):
+            x = self.lps(y, physics)
+        return self.crnn.refine(x, y, physics)
+
+
+def _trained_lps(spec: str, iterations: int) -> LPSNet:
+    """The trained ``lps-net`` of ``spec`` (shipped name, run folder or file), checked to unroll
+    ``iterations`` iterations."""
+    from dynmri.errors import ParameterError
+    from dynmri.models.weights import load_trained, resolve_weights
+
+    net, _ = load_trained(resolve_weights(spec))
+    if not isinstance(net, LPSNet):
+        raise ParameterError(f"lps_weights {spec!r} holds a {type(net).__name__}, not an lps-net")
+    if net.iterations != iterations:
+        raise ParameterError(f"lps_weights {spec!r} unrolls {net.iterations} iterations; set iterations: {net.iterations}")
+    return net.train()
 
 
 @MODELS.register("lps-crnn")
 def lps_crnn(iterations: int = 24, lam_l: float = 3e-3, lam_s: float = 1e-3, channels: int = 16, cascades: int = 2,
-             layers: int = 5) -> LPSCRNN:
-    """LPS-Net of ``iterations`` then ``cascades`` CRNN cascades of ``channels`` (:class:`LPSCRNN`)."""
-    return LPSCRNN(iterations, lam_l, lam_s, channels, cascades, layers)
+             layers: int = 5, lps_weights: str | None = None, freeze_lps: bool = False) -> LPSCRNN:
+    """LPS-Net of ``iterations`` (from ``lps_weights`` when given; fixed with ``freeze_lps``) then
+    ``cascades`` CRNN cascades of ``channels`` (:class:`LPSCRNN`)."""
+    return LPSCRNN(iterations, lam_l, lam_s, channels, cascades, layers, lps_weights, freeze_lps)
