@@ -43,7 +43,7 @@ def load_trained(path: str | Path):
     building the network leaves the global torch random generator untouched.
     """
     from dynmri.errors import DataError
-    from dynmri.models import get_model
+    from dynmri.models.base import MODELS  # not dynmri.models: lps-crnn loads weights through this module
     from dynmri.safeload import load_checkpoint
 
     path = Path(path)
@@ -54,7 +54,7 @@ def load_trained(path: str | Path):
     cfg = config_from_checkpoint(file, state["config"])
     try:
         with torch.random.fork_rng(devices=[]):  # the initialisation draws from the global RNG
-            model = get_model(cfg.model, **cfg.model_cfg)
+            model = MODELS.build(cfg.model, **cfg.model_cfg)
         model.load_state_dict(state["model"])
     except (KeyError, RuntimeError, TypeError, ValueError) as exc:
         raise DataError(f"{file}: unreadable or incompatible weights ({type(exc).__name__}: {exc})") from exc
