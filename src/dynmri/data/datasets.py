@@ -36,6 +36,8 @@ Examples
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import torch
 
@@ -88,7 +90,7 @@ class DynamicWindowDataset(torch.utils.data.Dataset):
         self.crop, self.window = crop, window
         self.image_shape = tuple(np.empty(self.store.shape[-2:])[self._crop_slices()].shape)
         self.index = [(s, t) for s in range(len(self.slices)) for t in range(0, T - window + 1, stride or window)]
-        if not isinstance(acceleration, (int, float)) and (trajectory is not None or not acceleration):
+        if not isinstance(acceleration, numbers.Real) and (trajectory is not None or not len(acceleration)):
             raise ParameterError("several accelerations need Cartesian masks (and at least one value): trajectories of "
                                  f"different accelerations have different spoke counts, got {acceleration!r}")
         self.mask_args = dict(kind=mask, acceleration=acceleration, center_lines=center_lines)
@@ -203,7 +205,7 @@ class DynamicWindowDataset(torch.utils.data.Dataset):
         from dynmri.sampling.masks import make_mask
 
         m, seed = self.mask_args, self._seeds(i)[0]
-        r = m["acceleration"] if isinstance(m["acceleration"], (int, float)) else m["acceleration"][seed % len(m["acceleration"])]
+        r = m["acceleration"] if isinstance(m["acceleration"], numbers.Real) else m["acceleration"][seed % len(m["acceleration"])]
         return make_mask(m["kind"], (self.window, *self.image_shape), r, center_lines=m["center_lines"], seed=seed)[0]
 
     def __getitem__(self, i: int):

@@ -11,8 +11,10 @@ The CRNN's output layer starts at zero, so before training the hybrid is LPS-Net
 data consistency. ``lps_weights`` (a shipped name, a run folder or a ``.pt`` file of an ``lps-net``)
 starts the LPS stage from trained weights; ``freeze_lps`` then keeps it fixed and runs it without
 autograd (a pre-processor: training updates and differentiates the cascades only, at the cost of
-an LPS-Net forward pass, not its backward). LPS-Net alone has 72 parameters (24 iterations): it cannot learn what its
-prior does not hold, for better (no hallucination) and worse (no learned motion model); the
+an LPS-Net forward pass, not its backward). A trained hybrid's weights hold its LPS stage too, but
+building it reads ``lps_weights`` again, so that name must still resolve (a shipped name always
+does). LPS-Net alone has 72 parameters (24 iterations): it cannot learn what its prior does not
+hold, for better (no hallucination) and worse (no learned motion model); the
 cascades add that capacity (docs/realtime.md measures what it does with gated targets).
 
 Shapes: ``y`` ``(B, 2, T, H, W)`` or ``(B, 2, N, T, H, W)``; ``x`` ``(B, 2, T, H, W)``.

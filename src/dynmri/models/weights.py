@@ -42,8 +42,9 @@ def load_trained(path: str | Path):
     The file is loaded without executing code (:func:`dynmri.safeload.load_checkpoint`) and
     building the network leaves the global torch random generator untouched.
     """
+    # dynmri.models.base, not dynmri.models (no import cycle): lps-crnn loads its LPS stage through here
     from dynmri.errors import DataError
-    from dynmri.models.base import MODELS  # not dynmri.models: lps-crnn loads weights through this module
+    from dynmri.models.base import MODELS
     from dynmri.safeload import load_checkpoint
 
     path = Path(path)
