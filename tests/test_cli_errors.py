@@ -41,7 +41,9 @@ def _yaml_files(d: Path) -> None:
     files = {"accel-eight.yaml": "accel: eight\n", "frames-float.yaml": "frames: 3.5\n", "epochs-ten.yaml": "epochs: ten\n",
              "model-cfg.yaml": "model_cfg: 5\n", "syntax.yaml": "accel: 4\nframes: [1, 2\n", "list.yaml": "- accel\n- 4\n",
              "unknown.yaml": "acceleration: 4\n", "n-iter.yaml": "n_iter: many\n",
-             "networks.yaml": "networks: [evil.pt]\nmethods: [zero-filled]\nframes: 2\ncrop: 32\naccel: 4\n"}
+             "networks.yaml": "networks: [evil.pt]\nmethods: [zero-filled]\nframes: 2\ncrop: 32\naccel: 4\n",
+             "accel-mix.yaml": "accel_mix: [8, 1]\n",
+             "lps-weights.yaml": "model: lps-crnn\nmodel_cfg: {iterations: 2, lps_weights: no-such-net}\n"}
     for name, text in files.items():
         (d / name).write_text(text)
     (d / "latin1.yaml").write_bytes("data: caf\xe9\n".encode("latin-1"))
@@ -146,6 +148,8 @@ ROWS = [
     ([*TRAIN, "--config", "epochs-ten.yaml", "--out", "r"], "epochs-ten.yaml: epochs must be int, got 'ten'"),
     ([*TRAIN, "--trajectory", "radial-golden", "--n-samples", "1", "--out", "r"], "n_samples must be >= 2, got 1"),
     ([*TRAIN, "--config", "model-cfg.yaml", "--out", "r"], "model-cfg.yaml: model_cfg must be dict, got 5"),
+    ([*TRAIN, "--config", "accel-mix.yaml", "--out", "r"], "acceleration must be > 1, got 1"),
+    ([*TRAIN, "--config", "lps-weights.yaml", "--out", "r"], "no-such-net: not a run folder, a weights file or a shipped name"),
     (["benchmark", "--config", "networks.yaml", "--out", "b"], "evil.pt: refused to load"),
     # reconstruct: outputs (checked before any work), never onto an input
     ([*REC, "--out", "acq.npz"], "--out acq.npz is the acquisition acq.npz"),
